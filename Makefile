@@ -1,0 +1,42 @@
+# Churn pipeline. `make` lists the targets; every target creates the virtual environment first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VAR := var
+DEMO_DATA := $(VAR)/data/synthetic
+DEMO_CUSTOMERS ?= 20000
+AS_OF ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv train score report test lint bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed ## Create the virtual environment and install the project
+
+$(DEMO_DATA)/customers.parquet: | $(BIN)/.installed
+	$(BIN)/churn data synth --customers $(DEMO_CUSTOMERS) --seed 1 --out $(DEMO_DATA)
+
+train: $(BIN)/.installed $(DEMO_DATA)/customers.parquet ## Generate the demo data, validate, tune, train, register
+	$(BIN)/churn validate --data $(DEMO_DATA)
+
+test: $(BIN)/.installed ## Run the whole test suite
+	$(BIN)/pytest -n 2
+
+lint: $(BIN)/.installed ## ruff lint and format check
+	$(BIN)/ruff check features models pipelines tests benchmarks
+	$(BIN)/ruff format --check features models pipelines tests benchmarks
+
+bench: $(BIN)/.installed ## Benchmarks at 1M customers (long)
+	$(BIN)/python -m benchmarks
+
+clean: ## Remove generated data, stores, reports and the virtual environment
+	rm -rf $(VAR) $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Data contract, loading, validation, snapshots and the point-in-time feature builders."""

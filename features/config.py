@@ -1,0 +1,175 @@
+"""The typed configuration: loaded once at the CLI edge, validated by pydantic.
+
+Every section forbids unknown keys, so a typo fails at load with its path in the file instead of
+being silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from features.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Signals(Section):
+    """Which event names mean what. A family with no names yields no features."""
+
+    faq_page: list[str] = []
+    cancel_page: list[str] = []
+    support_contact: list[str] = []
+    email_sent: list[str] = []
+    email_open: list[str] = []
+    activity: list[str] = []
+    payment: list[str] = []
+
+
+class Churn(Section):
+    """How a label is derived: a contractual churn event, inactivity, or a given labels table."""
+
+    source: Literal["events", "inactivity", "labels"]
+    events: list[str] = []
+    inactive_days: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _source_has_its_setting(self) -> Churn:
+        if self.source == "events" and not self.events:
+            raise ValueError("churn.source 'events' needs churn.events (e.g. [subscription_cancelled])")
+        if self.source == "inactivity" and self.inactive_days is None:
+            raise ValueError("churn.source 'inactivity' needs churn.inactive_days (e.g. 182)")
+        return self
+
+
+class Snapshots(Section):
+    """Cutoffs: an explicit list, or `count` cutoffs `every_days` apart ending at `last_cutoff`
+    (default: the latest cutoff whose label horizon has fully passed in the data)."""
+
+    cutoffs: list[date] | None = None
+    every_days: int = Field(default=30, gt=0)
+    count: int = Field(default=6, ge=1)
+    last_cutoff: date | None = None
+    horizon_days: int = Field(default=30, gt=0)
+    lookback_days: int = Field(default=365, gt=0)
+
+
+class Validation(Section):
+    max_unknown_customer_share: float = Field(default=0.01, ge=0, le=1)
+
+
+class Features(Section):
+    builders: list[str] = Field(min_length=1)
+    profile_columns: list[str] = []
+    categorical_columns: list[str] = []
+
+    @field_validator("builders")
+    @classmethod
+    def _builders_exist(cls, names: list[str]) -> list[str]:
+        from features.registry import available_builders
+
+        known = available_builders()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown feature builder(s) {unknown}; known builders: {sorted(known)}"
+            )
+        return names
+
+
+class Training(Section):
+    seed: int = 42
+    trials: int = Field(default=20, ge=1)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    objective: Literal["log_loss", "pr_auc"] = "log_loss"
+    model_name: str = "churn"
+    # The new model must be no worse than the champion by more than this on each gate metric.
+    promotion_margin: float = Field(default=0.0, ge=0)
+    max_leaves: int = Field(default=63, ge=4)
+
+
+class ValueSpec(Section):
+    source: Literal["revenue", "column"] = "revenue"
+    revenue_days: int = Field(default=365, gt=0)
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _column_named(self) -> ValueSpec:
+        if self.source == "column" and not self.column:
+            raise ValueError("scoring.value.source 'column' needs scoring.value.column")
+        return self
+
+
+class Tiers(Section):
+    """Thresholds on expected revenue at risk (probability x value)."""
+
+    high_expected_loss: float = Field(gt=0)
+    medium_expected_loss: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tiers:
+        if self.medium_expected_loss > self.high_expected_loss:
+            raise ValueError("tiers.medium_expected_loss must not exceed tiers.high_expected_loss")
+        return self
+
+
+class Scoring(Section):
+    value: ValueSpec = ValueSpec()
+    tiers: Tiers
+    # reason family -> suggested action; "default" is used for families not listed.
+    actions: dict[str, str]
+    drift_warn_psi: float = Field(default=0.1, gt=0)
+    drift_fail_psi: float = Field(default=0.25, gt=0)
+    chunk_customers: int = Field(default=200_000, gt=0)
+
+    @field_validator("actions")
+    @classmethod
+    def _has_default(cls, actions: dict[str, str]) -> dict[str, str]:
+        if "default" not in actions:
+            raise ValueError("scoring.actions needs a 'default' action")
+        return actions
+
+
+class Config(Section):
+    name: str
+    signals: Signals
+    churn: Churn
+    snapshots: Snapshots = Snapshots()
+    validation: Validation = Validation()
+    features: Features
+    training: Training = Training()
+    scoring: Scoring
+
+    def fingerprint(self) -> str:
+        """A stable hash of the validated config, stored with models to detect mismatches."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a YAML config; errors name the file and the key path."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; pass --config FILE") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Config.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

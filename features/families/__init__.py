@@ -1,0 +1,1 @@
+"""One module per signal family; each registers its builders on import."""

@@ -1,0 +1,1 @@
+"""Tuning, training, calibration, evaluation, explanations, tiers and the model registry."""

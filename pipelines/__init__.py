@@ -1,0 +1,1 @@
+"""The jobs wired end to end (train, score, report, backtest) and the `churn` CLI."""
