@@ -62,6 +62,13 @@ class Snapshots(Section):
     last_cutoff: date | None = None
     horizon_days: int = Field(default=30, gt=0)
     lookback_days: int = Field(default=365, gt=0)
+    # Exclusive end of observation; default: the day after the last event. A label needs
+    # cutoff + horizon <= observed_until, otherwise the cutoff is unlabelled.
+    observed_until: date | None = None
+    # Non-contractual churn only: a customer is in a snapshot if active within this many days
+    # before the cutoff (default: churn.inactive_days, i.e. not yet lapsed); "all" keeps every
+    # customer who signed up before the cutoff (the convention of the CDNOW literature).
+    active_within_days: int | Literal["all"] | None = None
 
 
 class Validation(Section):
@@ -95,7 +102,26 @@ class Training(Section):
     model_name: str = "churn"
     # The new model must be no worse than the champion by more than this on each gate metric.
     promotion_margin: float = Field(default=0.0, ge=0)
+    # Upper bounds of the search space keep trees small so exact TreeSHAP on 1M rows stays fast.
     max_leaves: int = Field(default=63, ge=4)
+    max_boost_rounds: int = Field(default=600, ge=10)
+    early_stopping_rounds: int = Field(default=50, ge=5)
+    # Fixed thread count: LightGBM's deterministic mode is only reproducible at equal threads.
+    num_threads: int = Field(default=2, ge=1)
+    calibration: Literal["auto", "platt", "isotonic"] = "auto"
+    # Recency/frequency/value columns for the logistic-regression baseline (those present).
+    baseline_features: list[str] = [
+        "days_since_last_activity",
+        "purchases_365d",
+        "revenue_365d",
+        "tenure_days",
+    ]
+    # A single feature whose own ROC AUC (or 1 - AUC) exceeds this on the test set is flagged.
+    leakage_auc: float = Field(default=0.95, gt=0.5, le=1)
+    # Single-snapshot datasets: shares of customers held out for validation and test.
+    valid_share: float = Field(default=0.2, gt=0, lt=0.5)
+    test_share: float = Field(default=0.2, gt=0, lt=0.5)
+    shap_sample_rows: int = Field(default=2000, ge=100)
 
 
 class ValueSpec(Section):
