@@ -46,7 +46,9 @@ class Churn(Section):
     @model_validator(mode="after")
     def _source_has_its_setting(self) -> Churn:
         if self.source == "events" and not self.events:
-            raise ValueError("churn.source 'events' needs churn.events (e.g. [subscription_cancelled])")
+            raise ValueError(
+                "churn.source 'events' needs churn.events (e.g. [subscription_cancelled])"
+            )
         if self.source == "inactivity" and self.inactive_days is None:
             raise ValueError("churn.source 'inactivity' needs churn.inactive_days (e.g. 182)")
         return self

@@ -1,33 +1,41 @@
-"""activity features (placeholder until the feature builders land)."""
+"""Activity: recency of use and active days, and whether use is fading."""
 
+from __future__ import annotations
+
+import ibis
+
+from features.context import FeatureContext
 from features.registry import register
 
 
-@register(family="activity", reason="has become less active")
-def days_since_last_activity(ctx):
-    """days_since_last_activity."""
-    raise NotImplementedError
+@register(family="activity", reason="has not been active for {value:.0f} days", missing=None)
+def days_since_last_activity(ctx: FeatureContext) -> ibis.Value | None:
+    """Days since the latest activity event; missing if none in the lookback."""
+    return ctx.days_since_last("activity")
 
 
-@register(family="activity", reason="has become less active")
-def active_days_7d(ctx):
-    """active_days_7d."""
-    raise NotImplementedError
+@register(family="activity", reason="was active on only {value:.0f} of the last 7 days")
+def active_days_7d(ctx: FeatureContext) -> ibis.Value | None:
+    """Distinct days with activity among the 7 before the cutoff."""
+    return ctx.active_days(0, 7)
 
 
-@register(family="activity", reason="has become less active")
-def active_days_30d(ctx):
-    """active_days_30d."""
-    raise NotImplementedError
+@register(family="activity", reason="was active on only {value:.0f} of the last 30 days")
+def active_days_30d(ctx: FeatureContext) -> ibis.Value | None:
+    """Distinct days with activity among the 30 before the cutoff."""
+    return ctx.active_days(0, 30)
 
 
-@register(family="activity", reason="has become less active")
-def active_days_90d(ctx):
-    """active_days_90d."""
-    raise NotImplementedError
+@register(family="activity", reason="was active on only {value:.0f} of the last 90 days")
+def active_days_90d(ctx: FeatureContext) -> ibis.Value | None:
+    """Distinct days with activity among the 90 before the cutoff."""
+    return ctx.active_days(0, 90)
 
 
-@register(family="activity", reason="has become less active")
-def activity_trend_30d_vs_60d(ctx):
-    """activity_trend_30d_vs_60d."""
-    raise NotImplementedError
+@register(family="activity", reason="is active on {value:+.0f} days a month against before")
+def activity_trend_30d_vs_60d(ctx: FeatureContext) -> ibis.Value | None:
+    """Active days in the last 30 days minus the monthly average of the 60 days before."""
+    recent = ctx.active_days(0, 30)
+    if recent is None:
+        return None
+    return recent - ctx.active_days(30, 90) / 2

@@ -1,33 +1,54 @@
-"""email features (placeholder until the feature builders land)."""
+"""Email: marketing sends, opens, and the run of unopened emails since the last open."""
 
+from __future__ import annotations
+
+import ibis
+
+from features.context import FeatureContext
 from features.registry import register
 
 
-@register(family="email", reason="leaves marketing emails unopened")
-def emails_sent_30d(ctx):
-    """emails_sent_30d."""
-    raise NotImplementedError
+def _has_email(ctx: FeatureContext) -> bool:
+    return bool(ctx.names("email_sent") and ctx.names("email_open"))
 
 
-@register(family="email", reason="leaves marketing emails unopened")
-def emails_opened_30d(ctx):
-    """emails_opened_30d."""
-    raise NotImplementedError
+@register(family="email", reason="received {value:.0f} marketing emails this month")
+def emails_sent_30d(ctx: FeatureContext) -> ibis.Value | None:
+    """Marketing emails sent in the 30 days before the cutoff."""
+    return ctx.count("email_sent", 30)
 
 
-@register(family="email", reason="leaves marketing emails unopened")
-def email_open_rate_30d(ctx):
-    """email_open_rate_30d."""
-    raise NotImplementedError
+@register(family="email", reason="opened only {value:.0f} marketing emails this month")
+def emails_opened_30d(ctx: FeatureContext) -> ibis.Value | None:
+    """Marketing emails opened in the 30 days before the cutoff."""
+    return ctx.count("email_open", 30)
 
 
-@register(family="email", reason="leaves marketing emails unopened")
-def unopened_email_streak(ctx):
-    """unopened_email_streak."""
-    raise NotImplementedError
+@register(
+    family="email", reason="opened {value:.0%} of this month's marketing emails", missing=None
+)
+def email_open_rate_30d(ctx: FeatureContext) -> ibis.Value | None:
+    """Opens over sends in the 30 days before the cutoff; missing when nothing was sent."""
+    if not _has_email(ctx):
+        return None
+    return ctx.count("email_open", 30) / ctx.count("email_sent", 30).nullif(0)
 
 
-@register(family="email", reason="leaves marketing emails unopened")
-def days_since_last_email_open(ctx):
-    """days_since_last_email_open."""
-    raise NotImplementedError
+@register(
+    family="email",
+    reason="left the last {value:.0f} marketing emails unopened",
+    source="emails",
+)
+def unopened_email_streak(ctx: FeatureContext) -> ibis.Value | None:
+    """Emails sent after the latest open (all sends in the lookback if never opened)."""
+    if not _has_email(ctx):
+        return None
+    mail = ctx.emails
+    unopened = mail.is_sent & (mail.last_open_s.isnull() | (mail.ts_s > mail.last_open_s))
+    return unopened.sum().cast("float64")
+
+
+@register(family="email", reason="has not opened an email for {value:.0f} days", missing=None)
+def days_since_last_email_open(ctx: FeatureContext) -> ibis.Value | None:
+    """Days since the latest email open; missing if none in the lookback."""
+    return ctx.days_since_last("email_open")

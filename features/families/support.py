@@ -1,33 +1,44 @@
-"""support features (placeholder until the feature builders land)."""
+"""Support: contacts with the support desk, and a spike against the customer's own usual rate."""
 
+from __future__ import annotations
+
+import ibis
+
+from features.context import FeatureContext
 from features.registry import register
 
 
-@register(family="support", reason="contacted support more than usual")
-def support_contacts_7d(ctx):
-    """support_contacts_7d."""
-    raise NotImplementedError
+@register(family="support", reason="contacted support {value:.0f} times this week")
+def support_contacts_7d(ctx: FeatureContext) -> ibis.Value | None:
+    """Support calls and chats in the 7 days before the cutoff."""
+    return ctx.count("support_contact", 7)
 
 
-@register(family="support", reason="contacted support more than usual")
-def support_contacts_30d(ctx):
-    """support_contacts_30d."""
-    raise NotImplementedError
+@register(family="support", reason="contacted support {value:.0f} times this month")
+def support_contacts_30d(ctx: FeatureContext) -> ibis.Value | None:
+    """Support calls and chats in the 30 days before the cutoff."""
+    return ctx.count("support_contact", 30)
 
 
-@register(family="support", reason="contacted support more than usual")
-def support_contacts_90d(ctx):
-    """support_contacts_90d."""
-    raise NotImplementedError
+@register(family="support", reason="contacted support {value:.0f} times in 3 months")
+def support_contacts_90d(ctx: FeatureContext) -> ibis.Value | None:
+    """Support calls and chats in the 90 days before the cutoff."""
+    return ctx.count("support_contact", 90)
 
 
-@register(family="support", reason="contacted support more than usual")
-def support_spike_ratio_7d(ctx):
-    """support_spike_ratio_7d."""
-    raise NotImplementedError
+@register(family="support", reason="contacted support {value:.1f}x more often than usual this week")
+def support_spike_ratio_7d(ctx: FeatureContext) -> ibis.Value | None:
+    """Daily contact rate of the last 7 days over that of the 30 days before (rate +1/30 smoothed)."""
+    last_7d = ctx.count("support_contact", 7)
+    if last_7d is None:
+        return None
+    last_37d = ctx.count("support_contact", 37)
+    # The +1 keeps customers with no earlier contact finite: 2 calls this week after a quiet
+    # month reads as a spike of 2/7 / (1/30) = 8.6, not infinity.
+    return (last_7d / 7) / ((last_37d - last_7d + 1) / 30)
 
 
-@register(family="support", reason="contacted support more than usual")
-def days_since_last_support_contact(ctx):
-    """days_since_last_support_contact."""
-    raise NotImplementedError
+@register(family="support", reason="contacted support {value:.0f} days ago", missing=None)
+def days_since_last_support_contact(ctx: FeatureContext) -> ibis.Value | None:
+    """Days since the latest support call or chat; missing if none in the lookback."""
+    return ctx.days_since_last("support_contact")

@@ -1,45 +1,68 @@
-"""value features (placeholder until the feature builders land)."""
+"""Value: what the customer pays and how long they have stayed (recency, frequency, monetary)."""
 
+from __future__ import annotations
+
+import ibis
+
+from features.context import SECONDS_PER_DAY, FeatureContext
 from features.registry import register
 
-
-@register(family="value", reason="spending pattern")
-def revenue_30d(ctx):
-    """revenue_30d."""
-    raise NotImplementedError
+PLAN_PRICE_COLUMN = "plan_price"
 
 
-@register(family="value", reason="spending pattern")
-def revenue_90d(ctx):
-    """revenue_90d."""
-    raise NotImplementedError
+def _revenue(ctx: FeatureContext, days: int) -> ibis.Value | None:
+    if not ctx.names("payment"):
+        return None
+    paid = ctx.is_signal("payment") & ctx.within(days)
+    return ibis.cases((paid, ctx.events.value), else_=0.0).sum().cast("float64")
 
 
-@register(family="value", reason="spending pattern")
-def revenue_365d(ctx):
-    """revenue_365d."""
-    raise NotImplementedError
+@register(family="value", reason="paid {value:.2f} in the last 30 days")
+def revenue_30d(ctx: FeatureContext) -> ibis.Value | None:
+    """Sum of payments in the 30 days before the cutoff."""
+    return _revenue(ctx, 30)
 
 
-@register(family="value", reason="spending pattern")
-def tenure_days(ctx):
-    """tenure_days."""
-    raise NotImplementedError
+@register(family="value", reason="paid {value:.2f} in the last 90 days")
+def revenue_90d(ctx: FeatureContext) -> ibis.Value | None:
+    """Sum of payments in the 90 days before the cutoff."""
+    return _revenue(ctx, 90)
 
 
-@register(family="value", reason="spending pattern")
-def average_order_value_365d(ctx):
-    """average_order_value_365d."""
-    raise NotImplementedError
+@register(family="value", reason="paid {value:.2f} in the last year")
+def revenue_365d(ctx: FeatureContext) -> ibis.Value | None:
+    """Sum of payments in the 365 days before the cutoff."""
+    return _revenue(ctx, 365)
 
 
-@register(family="value", reason="spending pattern")
-def purchases_365d(ctx):
-    """purchases_365d."""
-    raise NotImplementedError
+@register(family="value", reason="made {value:.0f} payments in the last year")
+def purchases_365d(ctx: FeatureContext) -> ibis.Value | None:
+    """Number of payments in the 365 days before the cutoff."""
+    return ctx.count("payment", 365)
 
 
-@register(family="value", reason="spending pattern")
-def plan_price(ctx):
-    """plan_price."""
-    raise NotImplementedError
+@register(family="value", reason="spends {value:.2f} per order", missing=None)
+def average_order_value_365d(ctx: FeatureContext) -> ibis.Value | None:
+    """Average payment over the 365 days before the cutoff; missing without payments."""
+    revenue = _revenue(ctx, 365)
+    if revenue is None:
+        return None
+    return revenue / ctx.count("payment", 365).nullif(0)
+
+
+@register(
+    family="value", reason="has been a customer for only {value:.0f} days", source="customers"
+)
+def tenure_days(ctx: FeatureContext) -> ibis.Value:
+    """Days from signup to the cutoff."""
+    return ctx.customers.tenure_s.cast("float64") / SECONDS_PER_DAY
+
+
+@register(
+    family="value", reason="pays {value:.2f} a month for the plan", source="customers", missing=None
+)
+def plan_price(ctx: FeatureContext) -> ibis.Value | None:
+    """The monthly price of the customer's plan (customers.plan_price), if the data has it."""
+    if PLAN_PRICE_COLUMN not in ctx.customers.columns:
+        return None
+    return ctx.customers[PLAN_PRICE_COLUMN].cast("float64")
