@@ -28,7 +28,7 @@ def support_contacts_90d(ctx: FeatureContext) -> ibis.Value | None:
 
 @register(family="support", reason="contacted support {value:.1f}x more often than usual this week")
 def support_spike_ratio_7d(ctx: FeatureContext) -> ibis.Value | None:
-    """Daily contact rate of the last 7 days over that of the 30 days before (rate +1/30 smoothed)."""
+    """Daily contact rate of the last 7 days over that of the 30 days before (+1 smoothed)."""
     last_7d = ctx.count("support_contact", 7)
     if last_7d is None:
         return None

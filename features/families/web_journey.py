@@ -60,7 +60,7 @@ def _faq_then_cancel(ctx: FeatureContext, days: int) -> ibis.Value | None:
     source="web_sequences",
 )
 def faq_then_cancel_30d(ctx: FeatureContext) -> ibis.Value | None:
-    """Cancel-page views in the same session as, or within 30 minutes after, an FAQ view (30 days)."""
+    """Cancel-page views in an FAQ session or up to 30 minutes after an FAQ view (30 days)."""
     return _faq_then_cancel(ctx, 30)
 
 
@@ -70,7 +70,7 @@ def faq_then_cancel_30d(ctx: FeatureContext) -> ibis.Value | None:
     source="web_sequences",
 )
 def faq_then_cancel_90d(ctx: FeatureContext) -> ibis.Value | None:
-    """Cancel-page views in the same session as, or within 30 minutes after, an FAQ view (90 days)."""
+    """Cancel-page views in an FAQ session or up to 30 minutes after an FAQ view (90 days)."""
     return _faq_then_cancel(ctx, 90)
 
 
