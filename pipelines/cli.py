@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -117,3 +119,38 @@ def validate(data: DataOption, config: ConfigOption = None) -> None:
     cfg = _config(config)
     report = validate_dataset(open_dataset(data), cfg)
     console.print(report.summary_table())
+
+
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Cutoff date (UTC midnight): features from events strictly before it.",
+    ),
+]
+
+
+@app.command()
+@friendly_errors
+def features(
+    data: DataOption,
+    out: Annotated[Path, typer.Option(help="Parquet file for the matrix (written atomically).")],
+    config: ConfigOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Build the point-in-time feature matrix: every training cutoff, or one --as-of date."""
+    from features.atomic import atomic_file
+    from features.dataset import open_dataset
+    from features.matrix import build_matrix, build_training_matrix
+    from features.validation import validate_dataset
+
+    cfg = _config(config)
+    dataset = validate_dataset(open_dataset(data), cfg).dataset
+    if as_of is None:
+        matrix = build_training_matrix(dataset, cfg)
+    else:
+        matrix = build_matrix(dataset, cfg, [pd.Timestamp(as_of, tz="UTC")])
+    with atomic_file(out) as staging:
+        matrix.to_parquet(staging, index=False)
+    console.print(f"{len(matrix):,} rows x {matrix.shape[1]} columns written to {out}")
