@@ -117,7 +117,19 @@ def snake_case(name: str) -> str:
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """Convert to the exact contract types, keeping only the schema's columns in its order."""
-    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    return pa.Table.from_arrays([_column(frame[f.name], f.type) for f in schema], schema=schema)
+
+
+def _column(series: pd.Series, arrow_type: pa.DataType) -> pa.Array:
+    """One column as Arrow; UTC timestamps go through naive UTC values.
+
+    pyarrow's `from_pandas` reads `Series.values` of tz-aware columns, which pandas 3.1
+    deprecates; naive UTC microseconds cast to `timestamp[us, tz=UTC]` are the same instants.
+    """
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+        return pa.array(naive, type=pa.timestamp("us")).cast(arrow_type)
+    return pa.array(series, type=arrow_type, from_pandas=True)
 
 
 def customers_schema(frame: pd.DataFrame) -> pa.Schema:
