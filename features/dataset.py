@@ -6,6 +6,7 @@ open. The same `Dataset` shape works over DuckDB (default) or a Spark session.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,13 @@ from features.errors import DataContractError
 
 TABLES = ("customers", "events", "labels")
 REQUIRED_TABLES = ("customers", "events")
+# CSV type sniffing would read ids like "1001" as integers and break joins with string ids, so
+# the contract's string columns are read as text and everything else is left to DuckDB.
+CSV_STRING_COLUMNS = ("customer_id", "event", "session_id", "split")
+# pandas writes nanosecond timestamps; DuckDB reads tz-aware ones as TIMESTAMPTZ_NS, which Ibis
+# cannot type, so they are read as the contract's microsecond UTC timestamps (no instant changes
+# beyond sub-microsecond truncation).
+_UTC_MICROS = ibis.dtype("timestamp('UTC', 6)")
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,12 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
             tables[table] = None
             continue
         kind, location = located
-        reader = con.read_parquet if kind == "parquet" else con.read_csv
-        tables[table] = reader(location, table_name=f"{table}_source")
+        name = f"{table}_source"
+        if kind == "parquet":
+            source = con.read_parquet(location, table_name=name)
+        else:
+            source = con.read_csv(location, table_name=name, types=_csv_string_types(location))
+        tables[table] = _normalise_timestamps(con, source, name)
     _require_tables(path, tables)
     return Dataset(con, tables["customers"], tables["events"], tables["labels"], path)
 
@@ -61,9 +73,27 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
 def _open_duckdb_file(path: Path) -> Dataset:
     con = ibis.duckdb.connect(str(path), read_only=True)
     present = set(con.list_tables())
-    tables = {t: (con.table(t) if t in present else None) for t in TABLES}
+    tables = {
+        t: (_normalise_timestamps(con, con.table(t), t) if t in present else None) for t in TABLES
+    }
     _require_tables(path, tables)
     return Dataset(con, tables["customers"], tables["events"], tables["labels"], path)
+
+
+def _csv_string_types(location: str) -> dict[str, str]:
+    """DuckDB column types forcing the contract's id and name columns of a CSV file to text."""
+    with open(location, newline="") as handle:
+        header = next(csv.reader(handle), [])
+    return {column: "VARCHAR" for column in CSV_STRING_COLUMNS if column in header}
+
+
+def _normalise_timestamps(con: ibis.BaseBackend, table: ibis.Table, name: str) -> ibis.Table:
+    """Cast nanosecond tz-aware timestamp columns (untyped in Ibis) to microsecond UTC."""
+    described = con.raw_sql(f'DESCRIBE "{name}"').fetchall()
+    nanos = [row[0] for row in described if str(row[1]).upper() == "TIMESTAMPTZ_NS"]
+    if not nanos:
+        return table
+    return table.mutate(**{column: table[column].cast(_UTC_MICROS) for column in nanos})
 
 
 def _require_tables(path: Path, tables: dict[str, ibis.Table | None]) -> None:
