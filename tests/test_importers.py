@@ -396,3 +396,17 @@ def test_rerun_replaces_output_with_identical_bytes(
     assert sorted(p.name for p in out.iterdir()) == ["customers.parquet", "events.parquet"]
     for path in out.iterdir():
         assert path.read_bytes() == (imported["eventsim"] / path.name).read_bytes()
+
+
+@needs_data
+@pytest.mark.parametrize("kind", ["cdnow", "bigml", "eventsim"])
+def test_churn_validate_accepts_each_import(imported: dict[str, Path], kind: str) -> None:
+    from features.dataset import open_dataset
+    from features.validation import validate_dataset
+
+    report = validate_dataset(open_dataset(imported[kind]), load_config(CONFIGS / f"{kind}.yaml"))
+    expected = {"cdnow": (23_570, 67_591), "bigml": (3_328, 0), "eventsim": (97, 7_770)}[kind]
+    assert (report.customers, report.events_kept) == expected
+    assert report.duplicate_events_dropped == 0
+    assert report.events_before_signup == 0
+    assert report.labels == (3_328 if kind == "bigml" else None)
