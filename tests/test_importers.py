@@ -316,7 +316,8 @@ def test_cli_imports_cdnow(tmp_path: Path) -> None:
 
     out = tmp_path / "cdnow"
     result = CliRunner().invoke(
-        app, ["data", "import", "cdnow", str(DATA / "cdnow"), "--out", str(out)]
+        app,
+        ["data", "import", "cdnow", str(DATA / "cdnow" / "CDNOW_master.txt.gz"), "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     assert "23,570" in result.output
