@@ -72,7 +72,11 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
 
 def _open_duckdb_file(path: Path) -> Dataset:
     con = ibis.duckdb.connect(str(path), read_only=True)
-    present = set(con.list_tables())
+    # Not `con.list_tables()`: ibis 12 calls a cursor method that duckdb 2 removed.
+    listed = con.raw_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    ).fetchall()
+    present = {row[0] for row in listed}
     tables = {
         t: (_normalise_timestamps(con, con.table(t), t) if t in present else None) for t in TABLES
     }
