@@ -1,0 +1,268 @@
+"""mlflow tracking, model registration and the champion promotion gate.
+
+Tracking defaults to a SQLite store under the var folder (artifacts beside it);
+`MLFLOW_TRACKING_URI` overrides it. The gate moves the `champion` alias only when the new
+model is no worse than the current champion on the same out-of-time test rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from features.errors import ChurnError
+from models.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+ENTRY_POINT = Path(__file__).resolve().parent / "pyfunc_entry.py"
+HISTORY_TAG = "promotion_history"
+HISTORY_KEEP = 25
+
+
+def tracking_uri(var_dir: Path) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a SQLite store under `var_dir/mlflow`."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = (var_dir / "mlflow").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """For a SQLite store keep artifacts in an `artifacts` folder beside the database file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def use_experiment(var_dir: Path, name: str) -> str:
+    """Point mlflow at the tracking store and the experiment `name` (created if needed)."""
+    uri = tracking_uri(var_dir)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        client.create_experiment(name, artifact_location=artifact_root(uri))
+    mlflow.set_experiment(name)
+    return uri
+
+
+def git_commit(folder: Path | None = None) -> str:
+    """The current git commit (with `-dirty` if the tree has changes), or `unknown`."""
+    cwd = folder or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config as `a.b.c` -> value strings, for mlflow params."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
+            flat[name] = text[:500]
+    return flat
+
+
+def log_trial_run(trial, objective: str) -> None:
+    """One nested run per optuna trial under the active parent run."""
+    with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+        mlflow.log_params(trial.params)
+        mlflow.set_tag("optuna.state", trial.state.name)
+        mlflow.set_tag("optuna.trial", str(trial.number))
+        if trial.value is not None:
+            mlflow.log_metric(f"valid_{objective}", float(trial.value))
+        if "best_iteration" in trial.user_attrs:
+            mlflow.log_metric("best_iteration", float(trial.user_attrs["best_iteration"]))
+
+
+def signature_example(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """A few feature rows as a serving client sends them: categories as plain strings."""
+    example = frame[bundle.spec.names].head(5).copy()
+    for name in bundle.spec.categories:
+        example[name] = example[name].astype("str").where(example[name].notna(), None)
+        example[name] = example[name].astype(object)
+    return example
+
+
+def model_signature(bundle: ModelBundle, example: pd.DataFrame):
+    """Signature from the example rows and the probability output."""
+    output = pd.DataFrame({"churn_probability": bundle.predict_proba(example)})
+    return infer_signature(example, output)
+
+
+def log_and_register(bundle_dir: Path, model_name: str, example: pd.DataFrame, signature) -> str:
+    """Log the bundle as a models-from-code pyfunc model and register it; return the version."""
+    with warnings.catch_warnings():
+        # mlflow nags about type hints on `predict`; the explicit signature does that job.
+        warnings.filterwarnings("ignore", message=".*type hints.*", category=UserWarning)
+        info = _log_model(bundle_dir, model_name, example, signature)
+    return str(info.registered_model_version)
+
+
+def _log_model(bundle_dir: Path, model_name: str, example: pd.DataFrame, signature):
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(ENTRY_POINT),
+        artifacts={"bundle": str(bundle_dir)},
+        signature=signature,
+        # mlflow loads the model and predicts on the example when logging: a load check for free.
+        input_example=example,
+        registered_model_name=model_name,
+        # Explicit requirements: inferring them would load the model in a subprocess.
+        pip_requirements=[
+            f"mlflow=={mlflow.__version__}",
+            f"lightgbm=={lgb.__version__}",
+            f"pandas=={pd.__version__}",
+            f"numpy=={np.__version__}",
+            f"scikit-learn=={sklearn.__version__}",
+        ],
+    )
+
+
+def champion_version(model_name: str) -> str | None:
+    """The version the `champion` alias points at, or None."""
+    try:
+        return MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def resolve_model_uri(model: str | None, model_name: str) -> str:
+    """`--model` as given (models:/..., runs:/..., a folder), or the champion of `model_name`."""
+    return model or f"models:/{model_name}@{CHAMPION}"
+
+
+def load_bundle(uri: str) -> ModelBundle:
+    """Load a bundle from a local bundle folder, a logged pyfunc model or a registry URI."""
+    local = Path(uri)
+    if local.is_dir():
+        return ModelBundle.load(bundle_folder(local) if (local / "MLmodel").exists() else local)
+    destination = Path(tempfile.mkdtemp(prefix="churn-model-"))
+    try:
+        path = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
+        )
+    except MlflowException as exc:
+        raise ChurnError(
+            f"model {uri}: cannot be loaded ({exc.message.splitlines()[0]}); "
+            "train one with `churn train` or pass --model URI"
+        ) from None
+    return ModelBundle.load(bundle_folder(path))
+
+
+def bundle_folder(model_dir: Path) -> Path:
+    """Where the `bundle` artifact sits inside a downloaded pyfunc model (read from MLmodel)."""
+    meta = yaml.safe_load((model_dir / "MLmodel").read_text())
+    relative = meta["flavors"]["python_function"]["artifacts"]["bundle"]["path"]
+    return model_dir / relative
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    champion_version: str | None
+    new_metrics: dict
+    champion_metrics: dict | None
+
+
+def promotion_decision(
+    new: dict, champion: dict | None, margin: float, champion_version: str | None = None
+) -> GateDecision:
+    """Promote if there is no champion, or log loss and PR AUC are no worse by `margin`."""
+    if champion is None:
+        return GateDecision(True, "no current champion", champion_version, new, None)
+    worse = []
+    if new["log_loss"] > champion["log_loss"] + margin:
+        worse.append(
+            f"log loss {new['log_loss']:.4f} > champion {champion['log_loss']:.4f} + {margin}"
+        )
+    if new["pr_auc"] < champion["pr_auc"] - margin:
+        worse.append(f"PR AUC {new['pr_auc']:.4f} < champion {champion['pr_auc']:.4f} - {margin}")
+    if worse:
+        return GateDecision(
+            False,
+            f"worse than champion v{champion_version}: " + "; ".join(worse),
+            champion_version,
+            new,
+            champion,
+        )
+    reason = (
+        f"no worse than champion v{champion_version} on the same test rows "
+        f"(log loss {new['log_loss']:.4f} vs {champion['log_loss']:.4f}, "
+        f"PR AUC {new['pr_auc']:.4f} vs {champion['pr_auc']:.4f}, margin {margin})"
+    )
+    return GateDecision(True, reason, champion_version, new, champion)
+
+
+def apply_decision(model_name: str, version: str, decision: GateDecision, run_id: str) -> str:
+    """Move the alias or tag a challenger; append to the registered model's history tag."""
+    client = MlflowClient()
+    status = CHAMPION if decision.promote else "challenger"
+    if decision.promote:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        log.info("model %s v%s is now %s: %s", model_name, version, CHAMPION, decision.reason)
+    else:
+        log.warning("model %s v%s stays a challenger: %s", model_name, version, decision.reason)
+    client.set_model_version_tag(model_name, version, "gate.status", status)
+    client.set_model_version_tag(model_name, version, "gate.reason", decision.reason[:4000])
+    client.set_model_version_tag(
+        model_name, version, "gate.compared_with", decision.champion_version or "none"
+    )
+    entry = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "version": version,
+        "status": status,
+        "previous_champion": decision.champion_version,
+        "run_id": run_id,
+        "reason": decision.reason[:300],
+    }
+    existing = client.get_registered_model(model_name).tags.get(HISTORY_TAG, "[]")
+    history = [*json.loads(existing), entry][-HISTORY_KEEP:]
+    text = json.dumps(history)
+    # Tag values are length-limited: drop the oldest entries until it fits.
+    while len(text) > 5000 and len(history) > 1:
+        history = history[1:]
+        text = json.dumps(history)
+    client.set_registered_model_tag(model_name, HISTORY_TAG, text)
+    return status
+
+
+def decision_dict(decision: GateDecision) -> dict:
+    return asdict(decision)
