@@ -35,6 +35,12 @@ def epoch_seconds(moment: pd.Timestamp) -> int:
     return int(pd.Timestamp(moment).timestamp())
 
 
+def whole_epoch_seconds(column: ibis.TimestampValue) -> ibis.IntegerValue:
+    """Seconds since 1970, floored: truncating first keeps engines from rounding fractions up
+    (an event 0.6 s before the cutoff must stay 1 s before it, never 0)."""
+    return column.truncate("s").epoch_seconds().cast("int64")
+
+
 @dataclass(frozen=True)
 class FeatureContext:
     """The inputs of every builder for one cutoff."""
@@ -56,7 +62,7 @@ class FeatureContext:
             self.raw_events.ts < timestamp_literal(self.cutoff),
             self.raw_events.ts >= timestamp_literal(self.cutoff - lookback),
         )
-        ts_s = events.ts.epoch_seconds().cast("int64")
+        ts_s = whole_epoch_seconds(events.ts)
         return events.mutate(ts_s=ts_s, age_s=ibis.literal(self.cutoff_s, "int64") - ts_s)
 
     @cached_property
@@ -65,7 +71,7 @@ class FeatureContext:
         customers = self.raw_customers.filter(
             self.raw_customers.signup_at < timestamp_literal(self.cutoff)
         )
-        signup_s = customers.signup_at.epoch_seconds().cast("int64")
+        signup_s = whole_epoch_seconds(customers.signup_at)
         return customers.mutate(tenure_s=ibis.literal(self.cutoff_s, "int64") - signup_s)
 
     def names(self, signal: str) -> list[str]:
