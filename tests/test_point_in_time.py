@@ -1,4 +1,4 @@
-"""Property tests of point-in-time correctness: nothing at or after a cutoff reaches its features."""
+"""Property tests of point-in-time correctness: nothing at or after a cutoff reaches a feature."""
 
 from __future__ import annotations
 
