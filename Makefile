@@ -25,8 +25,13 @@ venv: $(BIN)/.installed ## Create the virtual environment and install the projec
 $(DEMO_DATA)/customers.parquet: | $(BIN)/.installed
 	$(BIN)/churn data synth --customers $(DEMO_CUSTOMERS) --seed 1 --out $(DEMO_DATA)
 
+TRAIN_CONFIG ?= configs/default.yaml
+
+# One line per step so score/report steps can be appended as they land.
 train: $(BIN)/.installed $(DEMO_DATA)/customers.parquet ## Generate the demo data, validate, tune, train, register
-	$(BIN)/churn validate --data $(DEMO_DATA)
+	$(BIN)/churn validate --data $(DEMO_DATA) --config $(TRAIN_CONFIG)
+	$(BIN)/churn train --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --var-dir $(VAR)
+	@echo "demo data: $(DEMO_DATA); mlflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(VAR))/mlflow/mlflow.db"
 
 test: $(BIN)/.installed ## Run the whole test suite
 	$(BIN)/pytest -n 2

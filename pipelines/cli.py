@@ -154,3 +154,77 @@ def features(
     with atomic_file(out) as staging:
         matrix.to_parquet(staging, index=False)
     console.print(f"{len(matrix):,} rows x {matrix.shape[1]} columns written to {out}")
+
+
+VarDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--var-dir",
+        envvar="CHURN_VAR_DIR",
+        help="Folder for generated state: mlflow store, optuna studies, run outputs.",
+    ),
+]
+
+
+def _quiet_mlflow() -> None:
+    """No artifact progress bars on the terminal (set here, at the CLI edge)."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: DataOption,
+    config: ConfigOption = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Optuna trials; overrides training.trials.")
+    ] = None,
+    var_dir: VarDirOption = Path("var"),
+) -> None:
+    """Tune, train, calibrate, evaluate out of time, register, and run the champion gate."""
+    from pipelines.train import run_train
+
+    _quiet_mlflow()
+    cfg = _config(config)
+    out = run_train(data, cfg, var_dir, trials=trials, config_path=config)
+    metrics = out.metrics
+    lines = [
+        f"mlflow store:   {out.tracking_uri} (experiment {out.experiment})",
+        f"mlflow run:     {out.run_id}",
+        f"model:          {out.model_name} v{out.model_version} -> {out.status}",
+        f"gate:           {out.reason}",
+        f"test metrics:   ROC AUC {metrics['roc_auc']:.4f}, PR AUC {metrics['pr_auc']:.4f}, "
+        f"log loss {metrics['log_loss']:.4f}, ECE {metrics['ece']:.4f}",
+        *(f"{name + ':':<15} {path}" for name, path in out.files.items()),
+    ]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    data: DataOption,
+    config: ConfigOption = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
+            "default: the champion of training.model_name."
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    var_dir: VarDirOption = Path("var"),
+) -> None:
+    """Print a model's metrics on a labelled cutoff (default: the latest) as JSON on stdout."""
+    import json
+
+    from pipelines.train import run_evaluate
+
+    _quiet_mlflow()
+    cfg = _config(config)
+    cutoff = pd.Timestamp(as_of, tz="UTC") if as_of is not None else None
+    result = run_evaluate(data, cfg, var_dir, model=model, as_of=cutoff)
+    # stdout carries only the JSON; logs go to stderr.
+    sys.stdout.write(json.dumps(result, indent=1) + "\n")

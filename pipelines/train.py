@@ -393,8 +393,11 @@ def run_train(
     """`churn train`: build the training matrix from the dataset and train on it."""
     from features.dataset import open_dataset
     from features.matrix import build_training_matrix
+    from features.validation import validate_dataset
 
-    matrix = build_training_matrix(open_dataset(data), cfg)
+    # Bad input stops the job before anything is tuned, logged or registered.
+    dataset = validate_dataset(open_dataset(data), cfg).dataset
+    matrix = build_training_matrix(dataset, cfg)
     return train_on_matrix(matrix, cfg, var_dir, trials, config_path)
 
 
@@ -426,13 +429,14 @@ def run_evaluate(
     from features.dataset import open_dataset
     from features.matrix import build_matrix
     from features.snapshots import training_cutoffs
+    from features.validation import validate_dataset
     from models import registry
 
     mlflow.set_tracking_uri(registry.tracking_uri(var_dir))
     mlflow.set_registry_uri(registry.tracking_uri(var_dir))
     uri = registry.resolve_model_uri(model, cfg.training.model_name)
     bundle = registry.load_bundle(uri)
-    dataset = open_dataset(data)
+    dataset = validate_dataset(open_dataset(data), cfg).dataset
     cutoff = as_of if as_of is not None else training_cutoffs(dataset, cfg)[-1]
     rows = evaluation_rows(build_matrix(dataset, cfg, [cutoff]))
     label = rows["churned"].to_numpy()
