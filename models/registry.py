@@ -158,7 +158,7 @@ def _log_model(bundle_dir: Path, model_name: str, example: pd.DataFrame, signatu
 def champion_version(model_name: str) -> str | None:
     """The version the `champion` alias points at, or None."""
     try:
-        return MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version
+        return str(MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version)
     except MlflowException:
         return None
 

@@ -1,0 +1,143 @@
+"""mlflow tracking, registration without pickle, and the champion promotion gate."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from features.config import load_config
+from models import registry
+from models.registry import promotion_decision
+from pipelines.train import train_on_matrix
+from tests.matrix_fixtures import synthetic_matrix
+
+GOOD = {"log_loss": 0.40, "pr_auc": 0.50}
+
+
+def test_gate_promotes_without_champion() -> None:
+    decision = promotion_decision(GOOD, None, 0.002)
+    assert decision.promote and decision.reason == "no current champion"
+
+
+def test_gate_allows_a_tie_within_the_margin() -> None:
+    new = {"log_loss": 0.4015, "pr_auc": 0.4985}
+    assert promotion_decision(new, GOOD, 0.002, "3").promote
+
+
+@pytest.mark.parametrize(
+    ("new", "words"),
+    [
+        ({"log_loss": 0.41, "pr_auc": 0.55}, "log loss"),
+        ({"log_loss": 0.39, "pr_auc": 0.45}, "PR AUC"),
+    ],
+)
+def test_gate_refuses_when_either_metric_is_worse(new: dict, words: str) -> None:
+    decision = promotion_decision(new, GOOD, 0.002, "3")
+    assert not decision.promote
+    assert words in decision.reason and "v3" in decision.reason
+
+
+def small_config(name: str):
+    cfg = load_config()
+    training = cfg.training.model_copy(
+        update={
+            "trials": 2,
+            "max_boost_rounds": 80,
+            "early_stopping_rounds": 10,
+            "model_name": name,
+            "shap_sample_rows": 200,
+        }
+    )
+    return cfg.model_copy(update={"training": training})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A good model, then one trained on shuffled labels, in one temporary mlflow store."""
+    root = tmp_path_factory.mktemp("mlflow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        cfg = small_config("churn-test")
+        matrix = synthetic_matrix(customers=1200, cutoffs=4, seed=21)
+        good = train_on_matrix(matrix, cfg, root / "var")
+        # Labels shuffled on the train and validation cutoffs; the test cutoff keeps the truth,
+        # since the gate compares both models on the new model's test rows.
+        shuffled = matrix.copy()
+        rng = np.random.default_rng(0)
+        learn = shuffled["cutoff"] < shuffled["cutoff"].max()
+        shuffled.loc[learn, "churned"] = rng.permutation(shuffled.loc[learn, "churned"].to_numpy())
+        bad = train_on_matrix(shuffled, cfg, root / "var")
+        yield good, bad, root
+
+
+@pytest.mark.slow
+def test_trials_are_nested_runs_under_the_parent(trained) -> None:
+    good, _, _ = trained
+    client = MlflowClient(good.tracking_uri)
+    experiment = client.get_experiment_by_name(good.experiment)
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{good.run_id}'"
+    )
+    assert len(children) == 2
+    assert {run.data.tags["optuna.trial"] for run in children} == {"0", "1"}
+    assert all("num_leaves" in run.data.params for run in children)
+    parent = client.get_run(good.run_id)
+    assert parent.data.tags["git_commit"]
+    assert parent.data.params["training.trials"] == "2"
+    assert "test_roc_auc" in parent.data.metrics and "baseline_roc_auc" in parent.data.metrics
+    artifacts = {item.path for item in client.list_artifacts(good.run_id, "report")}
+    assert {"report/evaluation.json", "report/shap_summary.png"} <= artifacts
+    # The data fingerprint carries counts and dates, never a customer id.
+    fingerprint = mlflow.artifacts.load_dict(f"runs:/{good.run_id}/data/fingerprint.json")
+    assert fingerprint["data"]["cutoffs"][-1] == "2024-03-31"
+    assert "c00001" not in str(fingerprint)
+
+
+@pytest.mark.slow
+def test_registered_model_loads_without_pickle(trained, tmp_path, monkeypatch) -> None:
+    good, _, _ = trained
+    uri = f"models:/{good.model_name}/{good.model_version}"
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(tmp_path), tracking_uri=good.tracking_uri
+        )
+    )
+    files = [path.name for path in folder.rglob("*") if path.is_file()]
+    assert not [name for name in files if name.endswith((".pkl", ".pickle"))]
+    assert "model.txt" in files and "pyfunc_entry.py" in files
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle used on the model load path")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    bundle = registry.load_bundle(str(folder))
+    model = mlflow.pyfunc.load_model(str(folder))
+    frame = synthetic_matrix(customers=50, cutoffs=1, seed=4)
+    served = model.predict(registry.signature_example(bundle, frame).head(5))
+    np.testing.assert_allclose(
+        served["churn_probability"].to_numpy(), bundle.predict_proba(frame.head(5))
+    )
+
+
+@pytest.mark.slow
+def test_shuffled_labels_are_refused_and_champion_stays(trained) -> None:
+    good, bad, _ = trained
+    assert good.status == "champion"
+    assert bad.status == "challenger"
+    assert "worse than champion" in bad.reason
+    client = MlflowClient(good.tracking_uri)
+    champion = client.get_model_version_by_alias(good.model_name, "champion")
+    assert str(champion.version) == good.model_version
+    tags = client.get_model_version(bad.model_name, bad.model_version).tags
+    assert tags["gate.status"] == "challenger"
+    assert tags["gate.compared_with"] == good.model_version
+    history = client.get_registered_model(good.model_name).tags["promotion_history"]
+    assert '"status": "champion"' in history and '"status": "challenger"' in history
