@@ -45,6 +45,12 @@ class SnapshotCounts:
         )
 
 
+def as_utc(moment: object) -> pd.Timestamp:
+    """A UTC timestamp; Spark returns naive ones in its session time zone, which is UTC."""
+    moment = pd.Timestamp(moment)
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
 def observed_until(dataset: Dataset, cfg: Config) -> pd.Timestamp:
     """The exclusive end of observation: from config, else midnight after the last event."""
     if cfg.snapshots.observed_until is not None:
@@ -54,7 +60,7 @@ def observed_until(dataset: Dataset, cfg: Config) -> pd.Timestamp:
         if dataset.labels is None:
             raise DataContractError(["table events: no rows, so there is no time to cut at"])
         last = dataset.labels.as_of.max().to_pyarrow().as_py()
-    return pd.Timestamp(last).tz_convert("UTC").floor("D") + pd.Timedelta(days=1)
+    return as_utc(last).floor("D") + pd.Timedelta(days=1)
 
 
 def is_labelled(cutoff: pd.Timestamp, until: pd.Timestamp, cfg: Config) -> bool:
@@ -104,7 +110,7 @@ def _label_cutoffs(dataset: Dataset) -> list[pd.Timestamp]:
             "or derive labels from events (churn.source: events or inactivity)"
         )
     as_of = dataset.labels.select("as_of").distinct().to_pyarrow().column("as_of").to_pylist()
-    return sorted(pd.Timestamp(a).tz_convert("UTC") for a in as_of)
+    return sorted(as_utc(a) for a in as_of)
 
 
 def build_snapshot(

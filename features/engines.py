@@ -1,0 +1,50 @@
+"""The engines a dataset can run on: DuckDB embedded (default) or a Spark session.
+
+The feature definitions are Ibis expressions, so both engines run the same code; only the
+connection differs. Spark is optional (`pip install -e '.[spark]'`, Java 17).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Literal
+
+import ibis
+
+from features.errors import ChurnError
+
+Engine = Literal["duckdb", "spark"]
+
+
+class EngineError(ChurnError):
+    """The requested engine cannot start here."""
+
+
+def spark_session(master: str = "local[*]"):
+    """A Spark session in UTC (features compare UTC timestamps), with a quiet UI-less setup."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(
+            "--engine spark needs pyspark: pip install -e '.[spark]' (and Java 17)"
+        ) from None
+    if shutil.which("java") is None:
+        raise EngineError(
+            "--engine spark needs Java 17 on PATH (e.g. apt-get install openjdk-17-jre)"
+        )
+    return (
+        SparkSession.builder.master(master)
+        .appName("churn")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        # Small local jobs: the default 200 shuffle partitions only add scheduling overhead.
+        .config("spark.sql.shuffle.partitions", "8")
+        .getOrCreate()
+    )
+
+
+def connect(engine: Engine = "duckdb", spark_master: str = "local[*]") -> ibis.BaseBackend:
+    """An Ibis connection for the engine."""
+    if engine == "spark":
+        return ibis.pyspark.connect(spark_session(spark_master))
+    return ibis.duckdb.connect()
