@@ -1,4 +1,4 @@
-"""One definition, two engines: the same builders on DuckDB and on PySpark give identical matrices."""
+"""One definition, two engines: the same builders on DuckDB and PySpark give identical matrices."""
 
 from __future__ import annotations
 
