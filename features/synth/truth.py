@@ -1,0 +1,143 @@
+"""Ground truth beside the data (`OUT/truth/`): who churned, why, and the true churn risk.
+
+`truth/customers.parquet` holds each customer's mechanism, churn instant and hidden traits.
+`truth/hazard/part-*.parquet` holds the cumulative churn hazard H every `truth_step_days` days
+(float32, one column per boundary named by its date), so for any cutoff c and horizon h the true
+probability is 1 - exp(-(H(c+h) - H(c))). The daily hazard is a smooth function of a 4-week mean
+of the latent state, so H is nearly linear between weekly boundaries and interpolating it costs
+almost nothing in accuracy while keeping 1M customers under ~400 MB.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.errors import DataContractError
+from features.synth.latent import Latent
+from features.synth.population import Population
+from features.synth.spec import DAY_US, MECHANISMS, WorldSpec
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def boundary_days(spec: WorldSpec) -> np.ndarray:
+    """World-day indices where the cumulative hazard is stored."""
+    return np.arange(0, spec.sim_days + 1, spec.truth_step_days)
+
+
+def hazard_table(ids: pa.Array, latent: Latent, spec: WorldSpec) -> pa.Table:
+    """Cumulative hazard at each boundary, one float32 column per boundary date."""
+    days = boundary_days(spec)
+    start = pd.Timestamp(spec.start, tz="UTC")
+    columns: dict[str, pa.Array] = {"customer_id": ids}
+    for day in days:
+        name = (start + pd.Timedelta(days=int(day))).strftime("%Y-%m-%d")
+        columns[name] = pa.array(latent.cumulative_hazard[:, day].astype(np.float32))
+    return pa.table(columns)
+
+
+def customer_truth(ids: pa.Array, pop: Population, latent: Latent, spec: WorldSpec) -> pa.Table:
+    """Mechanism, churn instant (null when no churn in the world) and hidden traits."""
+    churned = latent.churn_us < spec.end_us
+    mechanism = np.where(churned, latent.mechanism, 0)
+    return pa.table(
+        {
+            "customer_id": ids,
+            "signup_at": pa.array(pop.signup_us, TIMESTAMP),
+            "churned_at": pa.array(latent.churn_us, TIMESTAMP, mask=~churned),
+            "mechanism": pa.array(np.asarray(MECHANISMS, dtype=object)[mechanism], pa.string()),
+            "plan_price": pa.array(pop.price, pa.float64()),
+            "price_sensitivity": pa.array(pop.price_sensitivity, pa.float64()),
+            "engagement": pa.array(pop.engagement, pa.float64()),
+            "shock_rate": pa.array(pop.shock_rate, pa.float64()),
+            "chronic_dissatisfaction": pa.array(pop.chronic, pa.float64()),
+            "open_propensity": pa.array(1.0 / (1.0 + np.exp(-pop.open_logit)), pa.float64()),
+        }
+    )
+
+
+def _read_truth(data_dir: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Customers' truth, the hazard matrix and its boundary instants (us since the epoch)."""
+    truth = data_dir / "truth"
+    parts = sorted((truth / "hazard").glob("part-*.parquet"))
+    if not (truth / "customers.parquet").is_file() or not parts:
+        raise DataContractError(
+            [
+                f"truth: no ground truth in {truth}; "
+                "write the world with `churn data synth` (truth on)"
+            ]
+        )
+    customers = pq.read_table(
+        truth / "customers.parquet", columns=["customer_id", "signup_at", "churned_at"]
+    ).to_pandas()
+    tables = [pq.read_table(p) for p in parts]
+    names = [c for c in tables[0].column_names if c != "customer_id"]
+    ids = np.concatenate([t.column("customer_id").to_numpy(zero_copy_only=False) for t in tables])
+    if len(ids) != len(customers) or not np.array_equal(ids, customers["customer_id"].to_numpy()):
+        raise DataContractError([f"truth: hazard parts in {truth} do not match truth/customers"])
+    hazard = np.vstack(
+        [np.column_stack([t.column(c).to_numpy() for c in names]) for t in tables]
+    ).astype(np.float64)
+    bounds = np.array([pd.Timestamp(c, tz="UTC").value // 1000 for c in names], dtype=np.int64)
+    return customers, hazard, bounds
+
+
+def _hazard_at(hazard: np.ndarray, bounds: np.ndarray, instant_us: int) -> np.ndarray:
+    """Cumulative hazard of every customer at an instant (linear between boundaries)."""
+    position = (instant_us - bounds[0]) / (bounds[1] - bounds[0])
+    position = float(np.clip(position, 0, len(bounds) - 1))
+    left = min(int(np.floor(position)), len(bounds) - 2)
+    weight = position - left
+    return hazard[:, left] * (1 - weight) + hazard[:, left + 1] * weight
+
+
+def true_churn_probability(
+    data_dir: Path | str, cutoffs: list[pd.Timestamp], horizon_days: int
+) -> pd.DataFrame:
+    """True P(churn in [cutoff, cutoff + horizon) | alive at cutoff) for each living customer.
+
+    Alive = signed up before the cutoff and not churned before it. Columns: customer_id,
+    cutoff (datetime64[us, UTC]), true_probability (float64 in [0, 1]).
+    """
+    customers, hazard, bounds = _read_truth(Path(data_dir))
+    signup = customers["signup_at"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    churned = customers["churned_at"]
+    churn = np.where(
+        churned.isna().to_numpy(),
+        np.iinfo(np.int64).max,
+        churned.fillna(pd.Timestamp(0, tz="UTC")).to_numpy(dtype="datetime64[us]").astype(np.int64),
+    )
+    frames = []
+    for cutoff in cutoffs:
+        cutoff = pd.Timestamp(cutoff)
+        cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+        c_us = cutoff.value // 1000
+        e_us = c_us + horizon_days * DAY_US
+        if e_us > bounds[-1]:
+            log.warning(
+                "truth ends at %s; horizon after it is clipped", pd.Timestamp(bounds[-1], unit="us")
+            )
+        alive = (signup < c_us) & (churn >= c_us)
+        gained = _hazard_at(hazard, bounds, e_us) - _hazard_at(hazard, bounds, c_us)
+        probability = 1.0 - np.exp(-np.maximum(gained[alive], 0.0))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": customers["customer_id"].to_numpy()[alive],
+                    "cutoff": pd.Series([cutoff] * int(alive.sum()), dtype="datetime64[us, UTC]"),
+                    "true_probability": probability.astype(np.float64),
+                }
+            )
+        )
+    columns = {"customer_id": "str", "cutoff": "datetime64[us, UTC]", "true_probability": "float64"}
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    return pd.concat(frames, ignore_index=True).astype(columns)
