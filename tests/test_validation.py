@@ -377,3 +377,17 @@ def test_cli_validate_exit_codes(tmp_path):
     assert len(error_lines) == 1
     assert "customers.customer_id" in error_lines[0]
     assert not any(name in result.output for name in NAMES)
+
+
+def test_synthetic_world_validates_cleanly(tmp_path, cfg):
+    from features.synth import write_world
+
+    write_world(tmp_path / "world", customers=2000, seed=3)
+    report = validate_dataset(open_dataset(tmp_path / "world"), cfg)
+    assert report.customers == 2000
+    assert report.events > 2000 * 10
+    assert report.duplicate_events_dropped == 0
+    assert report.unknown_customer_share == 0
+    assert report.warnings == ()
+    for name in ("login", "faq_view", "cancel_page_view", "email_sent", "email_open", "payment"):
+        assert report.events_by_type.get(name, 0) > 0, name
