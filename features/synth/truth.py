@@ -64,39 +64,57 @@ def customer_truth(ids: pa.Array, pop: Population, latent: Latent, spec: WorldSp
     )
 
 
-def _read_truth(data_dir: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Customers' truth, the hazard matrix and its boundary instants (us since the epoch)."""
-    truth = data_dir / "truth"
-    parts = sorted((truth / "hazard").glob("part-*.parquet"))
-    if not (truth / "customers.parquet").is_file() or not parts:
+class _HazardColumns:
+    """Reads boundary columns of the hazard parts on demand: a query touches only a few."""
+
+    def __init__(self, truth: Path, customer_ids: np.ndarray):
+        self.parts = sorted((truth / "hazard").glob("part-*.parquet"))
+        if not self.parts:
+            raise DataContractError([f"truth: no hazard parts in {truth / 'hazard'}"])
+        self.names = [n for n in pq.read_schema(self.parts[0]).names if n != "customer_id"]
+        self.bounds = np.array(
+            [pd.Timestamp(n, tz="UTC").value // 1000 for n in self.names], dtype=np.int64
+        )
+        ids = self._column("customer_id")
+        if len(ids) != len(customer_ids) or not np.array_equal(ids, customer_ids):
+            raise DataContractError(
+                [f"truth: hazard parts in {truth} do not match truth/customers.parquet; rewrite it"]
+            )
+        self.cache: dict[int, np.ndarray] = {}
+
+    def _column(self, name: str) -> np.ndarray:
+        return np.concatenate(
+            [pq.read_table(p, columns=[name]).column(0).to_numpy() for p in self.parts]
+        )
+
+    def boundary(self, index: int) -> np.ndarray:
+        """Cumulative hazard of every customer at boundary `index`."""
+        if index not in self.cache:
+            self.cache[index] = self._column(self.names[index]).astype(np.float64)
+        return self.cache[index]
+
+    def at(self, instant_us: int) -> np.ndarray:
+        """Cumulative hazard of every customer at an instant (linear between boundaries)."""
+        bounds = self.bounds
+        position = (instant_us - bounds[0]) / (bounds[1] - bounds[0])
+        position = float(np.clip(position, 0, len(bounds) - 1))
+        left = min(int(np.floor(position)), len(bounds) - 2)
+        weight = position - left
+        return self.boundary(left) * (1 - weight) + self.boundary(left + 1) * weight
+
+
+def _read_customers(truth: Path) -> pd.DataFrame:
+    """Signup and churn instants from the truth, or a clear error when there is none."""
+    if not (truth / "customers.parquet").is_file():
         raise DataContractError(
             [
                 f"truth: no ground truth in {truth}; "
                 "write the world with `churn data synth` (truth on)"
             ]
         )
-    customers = pq.read_table(
+    return pq.read_table(
         truth / "customers.parquet", columns=["customer_id", "signup_at", "churned_at"]
     ).to_pandas()
-    tables = [pq.read_table(p) for p in parts]
-    names = [c for c in tables[0].column_names if c != "customer_id"]
-    ids = np.concatenate([t.column("customer_id").to_numpy(zero_copy_only=False) for t in tables])
-    if len(ids) != len(customers) or not np.array_equal(ids, customers["customer_id"].to_numpy()):
-        raise DataContractError([f"truth: hazard parts in {truth} do not match truth/customers"])
-    hazard = np.vstack(
-        [np.column_stack([t.column(c).to_numpy() for c in names]) for t in tables]
-    ).astype(np.float64)
-    bounds = np.array([pd.Timestamp(c, tz="UTC").value // 1000 for c in names], dtype=np.int64)
-    return customers, hazard, bounds
-
-
-def _hazard_at(hazard: np.ndarray, bounds: np.ndarray, instant_us: int) -> np.ndarray:
-    """Cumulative hazard of every customer at an instant (linear between boundaries)."""
-    position = (instant_us - bounds[0]) / (bounds[1] - bounds[0])
-    position = float(np.clip(position, 0, len(bounds) - 1))
-    left = min(int(np.floor(position)), len(bounds) - 2)
-    weight = position - left
-    return hazard[:, left] * (1 - weight) + hazard[:, left + 1] * weight
 
 
 def true_churn_probability(
@@ -107,7 +125,9 @@ def true_churn_probability(
     Alive = signed up before the cutoff and not churned before it. Columns: customer_id,
     cutoff (datetime64[us, UTC]), true_probability (float64 in [0, 1]).
     """
-    customers, hazard, bounds = _read_truth(Path(data_dir))
+    truth = Path(data_dir) / "truth"
+    customers = _read_customers(truth)
+    hazard = _HazardColumns(truth, customers["customer_id"].to_numpy())
     signup = customers["signup_at"].to_numpy(dtype="datetime64[us]").astype(np.int64)
     churned = customers["churned_at"]
     churn = np.where(
@@ -121,12 +141,11 @@ def true_churn_probability(
         cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
         c_us = cutoff.value // 1000
         e_us = c_us + horizon_days * DAY_US
-        if e_us > bounds[-1]:
-            log.warning(
-                "truth ends at %s; horizon after it is clipped", pd.Timestamp(bounds[-1], unit="us")
-            )
+        if e_us > hazard.bounds[-1]:
+            end = pd.Timestamp(hazard.bounds[-1], unit="us", tz="UTC")
+            log.warning("truth ends at %s; the horizon after it is clipped", end)
         alive = (signup < c_us) & (churn >= c_us)
-        gained = _hazard_at(hazard, bounds, e_us) - _hazard_at(hazard, bounds, c_us)
+        gained = hazard.at(e_us) - hazard.at(c_us)
         probability = 1.0 - np.exp(-np.maximum(gained[alive], 0.0))
         frames.append(
             pd.DataFrame(

@@ -264,7 +264,12 @@ def _run(jobs: list[tuple], n_workers: int) -> list[ChunkResult]:
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
         futures = [pool.submit(simulate_chunk, *job) for job in jobs]
         results = []
-        for future in futures:
-            results.append(future.result())
-            _log_chunk(len(results), len(jobs), results[-1])
+        try:
+            for future in futures:
+                results.append(future.result())
+                _log_chunk(len(results), len(jobs), results[-1])
+        except BaseException:
+            # Fail fast: do not simulate the remaining chunks of a world that will not be written.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         return results
