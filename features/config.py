@@ -140,15 +140,21 @@ class ValueSpec(Section):
 
 
 class Tiers(Section):
-    """Thresholds on expected revenue at risk (probability x value)."""
+    """Thresholds (at or above) on expected revenue at risk (probability x value) for the tier,
+    and on probability and value alone for the risk and value tiers."""
 
     high_expected_loss: float = Field(gt=0)
     medium_expected_loss: float = Field(gt=0)
+    high_risk: float = Field(default=0.3, gt=0, le=1)
+    medium_risk: float = Field(default=0.1, gt=0, le=1)
+    high_value: float = Field(default=250.0, ge=0)
+    medium_value: float = Field(default=100.0, ge=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Tiers:
-        if self.medium_expected_loss > self.high_expected_loss:
-            raise ValueError("tiers.medium_expected_loss must not exceed tiers.high_expected_loss")
+        for kind in ("expected_loss", "risk", "value"):
+            if getattr(self, f"medium_{kind}") > getattr(self, f"high_{kind}"):
+                raise ValueError(f"tiers.medium_{kind} must not exceed tiers.high_{kind}")
         return self
 
 
@@ -160,6 +166,8 @@ class Scoring(Section):
     drift_warn_psi: float = Field(default=0.1, gt=0)
     drift_fail_psi: float = Field(default=0.25, gt=0)
     chunk_customers: int = Field(default=200_000, gt=0)
+    # LightGBM threads for prediction and TreeSHAP; 0 = one per core (scoring owns the machine).
+    num_threads: int = Field(default=0, ge=0)
 
     @field_validator("actions")
     @classmethod
@@ -167,6 +175,10 @@ class Scoring(Section):
         if "default" not in actions:
             raise ValueError("scoring.actions needs a 'default' action")
         return actions
+
+
+# The config sections that decide what the feature builders compute.
+FEATURE_SECTIONS = ("signals", "churn", "snapshots", "features")
 
 
 class Config(Section):
@@ -182,6 +194,13 @@ class Config(Section):
     def fingerprint(self) -> str:
         """A stable hash of the validated config, stored with models to detect mismatches."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def features_fingerprint(self) -> str:
+        """A hash of only the sections that decide the features, so scoring can refuse a model
+        built on other features while tier or training edits do not invalidate it."""
+        dumped = self.model_dump(mode="json", include=set(FEATURE_SECTIONS))
+        text = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +104,8 @@ def fit_model(
         config_fingerprint=cfg.fingerprint(),
         code_version=code_version,
     )
+    # Scoring compares this to refuse a model built on other features.
+    spec = replace(spec, extra={**spec.extra, "features_fingerprint": cfg.features_fingerprint()})
     tuning = tune(split.train, split.valid, spec, training, study_dir, key, on_trial=on_trial)
     # Same function, same data, same seed as the best trial: the same trees.
     final = train_booster(
