@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ibis
 
+from features.engines import duckdb_connection
 from features.errors import DataContractError
 
 TABLES = ("customers", "events", "labels")
@@ -52,7 +53,7 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
         raise DataContractError([f"dataset {path} does not exist; pass --data DIR"])
     if path.is_file():
         return _open_duckdb_file(path)
-    con = con if con is not None else ibis.duckdb.connect()
+    con = con if con is not None else duckdb_connection()
     tables: dict[str, ibis.Table | None] = {}
     for table in TABLES:
         located = _table_path(path, table)
@@ -71,7 +72,7 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
 
 
 def _open_duckdb_file(path: Path) -> Dataset:
-    con = ibis.duckdb.connect(str(path), read_only=True)
+    con = duckdb_connection(str(path), read_only=True)
     # Not `con.list_tables()`: ibis 12 calls a cursor method that duckdb 2 removed.
     listed = con.raw_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"

@@ -43,8 +43,15 @@ def spark_session(master: str = "local[*]"):
     )
 
 
+def duckdb_connection(database: str = ":memory:", read_only: bool = False) -> ibis.BaseBackend:
+    """An embedded DuckDB connection; its terminal progress bar would garble our logs."""
+    con = ibis.duckdb.connect(database, read_only=read_only)
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
+
+
 def connect(engine: Engine = "duckdb", spark_master: str = "local[*]") -> ibis.BaseBackend:
     """An Ibis connection for the engine."""
     if engine == "spark":
         return ibis.pyspark.connect(spark_session(spark_master))
-    return ibis.duckdb.connect()
+    return duckdb_connection()

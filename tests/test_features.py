@@ -82,9 +82,10 @@ EXPECTED_A = {
     "days_since_last_support_contact": 2.0,
     "days_since_last_activity": 1 / 24,
     "active_days_7d": 2,
-    "active_days_30d": 5,  # days 0, 6, 7, 11, 21
-    "active_days_90d": 7,  # and days 51, 77
-    "activity_trend_30d_vs_60d": 5 - 2 / 2,
+    # Activity is logins and page views in the default config: days 0, 6 and 7, then day 77.
+    "active_days_30d": 3,
+    "active_days_90d": 4,
+    "activity_trend_30d_vs_60d": 3 - 1 / 2,
     "emails_sent_30d": 3,
     "emails_opened_30d": 1,
     "email_open_rate_30d": 1 / 3,
