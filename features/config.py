@@ -165,6 +165,9 @@ class Scoring(Section):
     actions: dict[str, str]
     drift_warn_psi: float = Field(default=0.1, gt=0)
     drift_fail_psi: float = Field(default=0.25, gt=0)
+    # Features whose PSI is reported but never fails the job: calendar-driven features (e.g. a
+    # count of campaign emails that moves with the number of campaign days in the window).
+    drift_exempt: list[str] = []
     chunk_customers: int = Field(default=200_000, gt=0)
     # LightGBM threads for prediction and TreeSHAP; 0 = one per core (scoring owns the machine).
     num_threads: int = Field(default=0, ge=0)

@@ -228,3 +228,55 @@ def evaluate(
     result = run_evaluate(data, cfg, var_dir, model=model, as_of=cutoff)
     # stdout carries only the JSON; logs go to stderr.
     sys.stdout.write(json.dumps(result, indent=1) + "\n")
+
+
+@app.command()
+@friendly_errors
+def score(
+    data: DataOption,
+    as_of: Annotated[
+        datetime,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Scoring date (UTC midnight): who is active then; features use events before it.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder; scores go to OUT/scores/as_of=DATE/.")],
+    config: ConfigOption = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
+            "default: the champion of training.model_name."
+        ),
+    ] = None,
+    allow_drift: Annotated[
+        bool, typer.Option("--allow-drift", help="Score even when PSI exceeds the fail level.")
+    ] = False,
+    var_dir: VarDirOption = Path("var"),
+) -> None:
+    """Score every active customer: calibrated risk, reason codes, value and tiers (atomic)."""
+    import mlflow
+
+    from models.registry import tracking_uri
+    from pipelines.score import run_score
+
+    _quiet_mlflow()
+    cfg = _config(config)
+    mlflow.set_tracking_uri(tracking_uri(var_dir))
+    mlflow.set_registry_uri(tracking_uri(var_dir))
+    result = run_score(data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift)
+    manifest = result.manifest
+    tiers = ", ".join(
+        f"{tier} {counts['customers']:,} ({counts['revenue_at_risk']:,.0f} at risk)"
+        for tier, counts in manifest["tiers"].items()
+    )
+    lines = [
+        f"scores:  {result.folder} ({manifest['rows']:,} customers)",
+        f"model:   {manifest['model']['version']}",
+        f"tiers:   {tiers}",
+        f"drift:   {manifest['drift']['status']} (score PSI {manifest['drift']['score']})",
+        f"time:    {manifest['timings_seconds']['total']:.1f} s",
+    ]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
