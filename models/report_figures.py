@@ -1,0 +1,202 @@
+"""The report's figures as PNG bytes: matplotlib on the Agg backend, shap for the SHAP plots.
+
+Every function builds its own figure and closes it, so nothing leaks between plots and no
+display is ever needed.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+ACCENT = "#c2410c"
+MUTED = "#64748b"
+GOOD = "#0f766e"
+DPI = 110
+
+
+def _pyplot():
+    """pyplot on the Agg backend: reports are drawn by jobs and tests, never on a screen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure: plt.Figure) -> bytes:
+    """Serialise a figure to PNG bytes and close it."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    _pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def _style(ax: plt.Axes) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="x", color="#e2e8f0", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def calibration_curve(table: pd.DataFrame) -> bytes:
+    """Observed churn rate against mean predicted probability per bin, with the diagonal."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(4.6, 4.2))
+    top = float(max(table["mean_prediction"].max(), table["observed_rate"].max(), 1e-3)) * 1.08
+    ax.plot([0, top], [0, top], color=MUTED, linestyle="--", linewidth=1, label="perfect")
+    ax.plot(
+        table["mean_prediction"],
+        table["observed_rate"],
+        marker="o",
+        color=ACCENT,
+        label="model (10 equal-size bins)",
+    )
+    ax.set(xlim=(0, top), ylim=(0, top), xlabel="mean predicted probability")
+    ax.set_ylabel("observed churn rate")
+    ax.legend(frameon=False, loc="upper left")
+    _style(ax)
+    return _png(figure)
+
+
+def capture_chart(table: pd.DataFrame) -> bytes:
+    """Share of churners caught as the contacted share (riskiest first) grows."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(4.6, 4.2))
+    share = np.concatenate([[0.0], table["contacted_share"].to_numpy()]) * 100
+    capture = np.concatenate([[0.0], table["capture"].to_numpy()]) * 100
+    ax.plot(share, capture, color=ACCENT, marker="o", markersize=3, label="model")
+    ax.plot([0, 100], [0, 100], color=MUTED, linestyle="--", linewidth=1, label="random")
+    ax.set(xlabel="customers contacted, top % by risk", ylabel="churners caught (%)")
+    ax.legend(frameon=False, loc="lower right")
+    _style(ax)
+    return _png(figure)
+
+
+def lift_chart(table: pd.DataFrame) -> bytes:
+    """Churn rate among the contacted over the base rate, by contacted share."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.bar(table["contacted_share"] * 100, table["lift"], width=3.6, color=ACCENT)
+    ax.axhline(1.0, color=MUTED, linestyle="--", linewidth=1)
+    ax.set(xlabel="customers contacted, top % by risk", ylabel="lift over random")
+    _style(ax)
+    return _png(figure)
+
+
+def _shap_figure(draw: Callable[[], None]) -> bytes:
+    """Run a shap plotting call (which draws on the current figure) and return its PNG."""
+    plt = _pyplot()
+    plt.figure()
+    draw()
+    figure = plt.gcf()
+    figure.tight_layout()
+    return _png(figure)
+
+
+def shap_beeswarm(values: np.ndarray, shown: pd.DataFrame, max_display: int = 15) -> bytes:
+    """The SHAP beeswarm: each dot a customer, colour the feature's value."""
+    import shap
+
+    return _shap_figure(
+        lambda: shap.summary_plot(
+            values, shown, show=False, max_display=max_display, plot_size=(8, 5.5)
+        )
+    )
+
+
+def shap_bar(values: np.ndarray, shown: pd.DataFrame, max_display: int = 15) -> bytes:
+    """Mean |SHAP| per feature as drawn by shap."""
+    import shap
+
+    return _shap_figure(
+        lambda: shap.summary_plot(
+            values,
+            shown,
+            plot_type="bar",
+            show=False,
+            max_display=max_display,
+            color=ACCENT,
+            plot_size=(8, 5.5),
+        )
+    )
+
+
+def horizontal_bars(series: pd.Series, xlabel: str, color: str = ACCENT) -> bytes:
+    """A horizontal bar chart of a named series, largest at the top."""
+    plt = _pyplot()
+    series = series.iloc[::-1]
+    figure, ax = plt.subplots(figsize=(7.2, 0.42 * len(series) + 1.1))
+    ax.barh([str(i).replace("_", " ") for i in series.index], series.to_numpy(), color=color)
+    ax.set_xlabel(xlabel)
+    _style(ax)
+    return _png(figure)
+
+
+def dependence_plot(name: str, values: np.ndarray, shown: pd.DataFrame) -> bytes:
+    """How one feature's value moves its SHAP contribution (no interaction colouring)."""
+    plt = _pyplot()
+    import shap
+
+    figure, ax = plt.subplots(figsize=(4.4, 3.4))
+    shap.dependence_plot(
+        name, values, shown, interaction_index=None, show=False, ax=ax, color=ACCENT, alpha=0.5
+    )
+    ax.axhline(0.0, color=MUTED, linewidth=0.8)
+    ax.set_title(name.replace("_", " "), loc="left", fontsize=10)
+    ax.set_ylabel("SHAP (log-odds)")
+    return _png(figure)
+
+
+def monthly_rates(kpis: pd.DataFrame) -> bytes:
+    """Churn, retention and revenue churn by month."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.6))
+    months = pd.DatetimeIndex(kpis["month"]).tz_localize(None)
+    left.plot(months, kpis["churn_rate"], marker="o", color=ACCENT, label="customer churn")
+    left.plot(months, kpis["revenue_churn"], marker="s", color=MUTED, label="revenue churn")
+    left.set_ylabel("% of the month's starting base")
+    left.set_title("Churn by month", loc="left", fontsize=11)
+    left.legend(frameon=False)
+    right.plot(months, kpis["retention_rate"], marker="o", color=GOOD)
+    right.set_ylabel("retention rate (%)")
+    right.set_title("Retention by month", loc="left", fontsize=11)
+    for ax in (left, right):
+        _style(ax)
+        ax.tick_params(axis="x", rotation=45)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def cohort_heatmap(table: pd.DataFrame) -> bytes:
+    """Cohort retention (% still customers) by signup month and months since signup."""
+    plt = _pyplot()
+    grid = table.drop(columns="customers")
+    figure, ax = plt.subplots(figsize=(0.55 * grid.shape[1] + 2.4, 0.34 * grid.shape[0] + 1.4))
+    data = np.ma.masked_invalid(grid.to_numpy(dtype=np.float64))
+    image = ax.imshow(data, cmap="Greens", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [f"{m:%Y-%m}" for m in grid.index])
+    ax.set_xlabel("months since signup")
+    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=np.float64)):
+        if np.isfinite(value):
+            ax.text(
+                col,
+                row,
+                f"{value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value > 60 else "#1e293b",
+            )
+    figure.colorbar(image, ax=ax, label="% still customers", fraction=0.03)
+    return _png(figure)
