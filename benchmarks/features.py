@@ -1,0 +1,310 @@
+"""Feature benchmark: the 6-cutoff training matrix on DuckDB against the plain pandas reference.
+
+Each engine runs in a fresh subprocess, so its wall time and peak RSS are its own. The child
+times everything from opening the data to the finished pandas matrix (interpreter start and
+imports excluded, the same for both), then reports its peak RSS, a few checksums of the whole
+matrix, and the rows of a sample of customers, which the parent compares.
+
+    python -m benchmarks.features [--customers 1000000] [--data DIR] [--sample 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as pads
+from rich.console import Console
+from rich.table import Table
+
+from features.config import Config, load_config
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("duckdb", "pandas")
+CUTOFFS = 6
+SPEED_TARGET = 5.0
+MEMORY_TARGET = 0.5
+RTOL = 1e-9
+
+
+def bench_config(config: Path | None, cutoffs: int) -> Config:
+    """The default (or given) config with `snapshots.count` cutoffs."""
+    cfg = load_config(config)
+    return cfg.model_copy(update={"snapshots": cfg.snapshots.model_copy(update={"count": cutoffs})})
+
+
+def world_name(customers: int) -> str:
+    """Folder name of a benchmark world: world-1m, world-200k, world-500."""
+    if customers % 1_000_000 == 0:
+        return f"world-{customers // 1_000_000}m"
+    if customers % 1000 == 0:
+        return f"world-{customers // 1000}k"
+    return f"world-{customers}"
+
+
+def ensure_world(folder: Path, customers: int, seed: int) -> None:
+    """Write the synthetic world unless a complete one is already there."""
+    if (folder / "customers.parquet").is_file():
+        log.info("reusing the synthetic world in %s", folder)
+        return
+    from features.synth import write_world
+
+    log.info("writing a synthetic world of %s customers to %s", f"{customers:,}", folder)
+    write_world(folder, customers=customers, seed=seed, truth=False)
+
+
+def count_events(folder: Path) -> int:
+    """Rows of the events table, from the Parquet footers."""
+    single = folder / "events.parquet"
+    return pads.dataset(single if single.is_file() else folder / "events").count_rows()
+
+
+def sample_customers(folder: Path, n: int, seed: int = 0) -> list[str]:
+    """A seeded random sample of customer ids."""
+    ids = pd.read_parquet(folder / "customers.parquet", columns=["customer_id"])["customer_id"]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(ids), size=min(n, len(ids)), replace=False)
+    return sorted(ids.iloc[picked].tolist())
+
+
+# ---- child: one engine in its own process ------------------------------------------------------
+
+
+def _build(engine: str, data: Path, cfg: Config, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
+    if engine == "duckdb":
+        from features.dataset import open_dataset
+        from features.matrix import build_training_matrix
+
+        return build_training_matrix(open_dataset(data), cfg)
+    from benchmarks.pandas_reference import read_world, reference_matrix
+
+    customers, events = read_world(data)
+    return reference_matrix(customers, events, cfg, cutoffs)
+
+
+def checksums(matrix: pd.DataFrame) -> dict[str, list[float]]:
+    """Per numeric column of the whole matrix: sum (NaN skipped) and NaN count."""
+    numeric = matrix.select_dtypes("float64")
+    return {c: [float(numeric[c].sum()), float(numeric[c].isna().sum())] for c in numeric}
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """Build the matrix with one engine; write timings, peak RSS, checksums and sample rows."""
+    cfg = bench_config(args.config, args.cutoffs)
+    spec = json.loads(Path(args.spec).read_text())
+    cutoffs = [pd.Timestamp(c) for c in spec["cutoffs"]]
+    started = time.perf_counter()
+    matrix = _build(args.child, Path(args.data), cfg, cutoffs)
+    seconds = time.perf_counter() - started
+    # ru_maxrss is in KiB on Linux: the high-water mark of this process alone.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    built = sorted(pd.Timestamp(c) for c in matrix["cutoff"].unique())
+    sample = matrix[matrix["customer_id"].isin(spec["sample"])]
+    sample.to_parquet(Path(args.out).with_suffix(".sample.parquet"), index=False)
+    result = {
+        "engine": args.child,
+        "seconds": seconds,
+        "peak_rss_mb": peak_mb,
+        "rows": len(matrix),
+        "columns": list(matrix.columns),
+        "cutoffs": [c.isoformat() for c in built],
+        "checksums": checksums(matrix),
+    }
+    Path(args.out).write_text(json.dumps(result))
+
+
+# ---- parent: run both children, compare, report ------------------------------------------------
+
+
+def _spawn(engine: str, args: argparse.Namespace, spec: Path, out: Path) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.features",
+        "--child",
+        engine,
+        "--data",
+        str(args.data),
+        "--cutoffs",
+        str(args.cutoffs),
+        "--spec",
+        str(spec),
+        "--out",
+        str(out),
+    ]
+    if args.config is not None:
+        command += ["--config", str(args.config)]
+    log.info("running the %s engine in a fresh process", engine)
+    subprocess.run(command, check=True, cwd=ROOT)
+    return json.loads(out.read_text())
+
+
+def compare_samples(work: Path) -> dict:
+    """Whether both engines gave the same rows for the sampled customers."""
+    frames = {
+        e: pd.read_parquet(work / f"{e}.sample.parquet")
+        .sort_values(["cutoff", "customer_id"])
+        .reset_index(drop=True)
+        for e in ENGINES
+    }
+    try:
+        pd.testing.assert_frame_equal(
+            frames["duckdb"], frames["pandas"], check_exact=False, rtol=RTOL
+        )
+        problem = None
+    except AssertionError as exc:
+        problem = str(exc).splitlines()[0:6]
+    return {"rows_compared": len(frames["duckdb"]), "equal": problem is None, "problem": problem}
+
+
+def compare_checksums(duck: dict, ref: dict) -> bool:
+    """Whether every column's sum and NaN count over the whole matrix agree."""
+    if duck.keys() != ref.keys():
+        return False
+    return all(np.allclose(duck[c], ref[c], rtol=RTOL, atol=0) for c in duck)
+
+
+def summarise(args: argparse.Namespace, events: int, results: dict, equality: dict) -> dict:
+    """The JSON record of the run."""
+    for r in results.values():
+        r["events_per_second"] = events / r["seconds"]
+        r.pop("checksums", None)
+    duck, ref = results["duckdb"], results["pandas"]
+    speed = ref["seconds"] / duck["seconds"]
+    memory = duck["peak_rss_mb"] / ref["peak_rss_mb"]
+    import duckdb
+
+    return {
+        "benchmark": "features",
+        "command": " ".join(["python -m benchmarks.features", *args.argv]),
+        "data": str(args.data),
+        "customers": pads.dataset(Path(args.data) / "customers.parquet").count_rows(),
+        "events": events,
+        "cutoffs": duck["cutoffs"],
+        "rows": duck["rows"],
+        "results": results,
+        "speedup": speed,
+        "memory_ratio": memory,
+        "targets": {
+            "speedup_at_least": SPEED_TARGET,
+            "memory_ratio_at_most": MEMORY_TARGET,
+            "speed_met": speed >= SPEED_TARGET,
+            "memory_met": memory <= MEMORY_TARGET,
+        },
+        "equality": equality,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": args.load_at_start,
+            "python": platform.python_version(),
+            "pandas": pd.__version__,
+            "duckdb": duckdb.__version__,
+        },
+    }
+
+
+def render(record: dict) -> Table:
+    """The rich table of the run."""
+    table = Table(
+        title=f"Features, {len(record['cutoffs'])} cutoffs, {record['customers']:,} customers, "
+        f"{record['events']:,} events ({record['rows']:,} matrix rows)"
+    )
+    for column in ("engine", "wall s", "peak RSS MB", "events/s"):
+        table.add_column(column, justify="right" if column != "engine" else "left")
+    for name, r in record["results"].items():
+        label = "DuckDB (build_training_matrix)" if name == "duckdb" else "pandas reference"
+        table.add_row(
+            label,
+            f"{r['seconds']:.1f}",
+            f"{r['peak_rss_mb']:,.0f}",
+            f"{r['events_per_second']:,.0f}",
+        )
+    t = record["targets"]
+    table.add_row(
+        "ratio (target)",
+        f"{record['speedup']:.1f}x faster (>= {t['speedup_at_least']:.0f}x)",
+        f"{record['memory_ratio']:.2f} (<= {t['memory_ratio_at_most']})",
+        "",
+    )
+    eq = record["equality"]
+    table.caption = (
+        f"sample of {eq['customers_sampled']:,} customers, {eq['rows_compared']:,} rows: "
+        f"{'equal' if eq['equal'] else 'DIFFERENT'} (rtol {RTOL:g}); whole-matrix column sums "
+        f"{'agree' if eq['checksums_equal'] else 'DIFFER'}"
+    )
+    return table
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Generate or reuse the world, run both engines, compare, write and print the result."""
+    out_dir = Path(args.var) / "bench"
+    args.data = Path(args.data) if args.data else out_dir / world_name(args.customers)
+    ensure_world(args.data, args.customers, args.seed)
+    work = out_dir / "features-work"
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = bench_config(args.config, args.cutoffs)
+    from features.dataset import open_dataset
+    from features.snapshots import training_cutoffs
+
+    cutoffs = training_cutoffs(open_dataset(args.data), cfg)
+    sample = sample_customers(args.data, args.sample)
+    spec = work / "spec.json"
+    spec.write_text(json.dumps({"cutoffs": [c.isoformat() for c in cutoffs], "sample": sample}))
+    args.load_at_start = os.getloadavg()
+    results = {e: _spawn(e, args, spec, work / f"{e}.json") for e in ENGINES}
+    equality = compare_samples(work)
+    equality["customers_sampled"] = len(sample)
+    equality["checksums_equal"] = compare_checksums(
+        results["duckdb"]["checksums"], results["pandas"]["checksums"]
+    )
+    equality["same_shape"] = (results["duckdb"]["rows"], results["duckdb"]["columns"]) == (
+        results["pandas"]["rows"],
+        results["pandas"]["columns"],
+    )
+    record = summarise(args, count_events(args.data), results, equality)
+    path = out_dir / "features.json"
+    path.write_text(json.dumps(record, indent=2))
+    Console().print(render(record))
+    return path
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.features", description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--data", type=Path, help="an existing dataset (default: generated)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cutoffs", type=int, default=CUTOFFS)
+    parser.add_argument("--sample", type=int, default=2000, help="customers compared")
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--var", type=Path, default=ROOT / "var")
+    parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> Path | None:
+    """Entry point of `python -m benchmarks.features` (and of `python -m benchmarks`)."""
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.child:
+        run_child(args)
+        return None
+    return run(args)
+
+
+if __name__ == "__main__":
+    main()
