@@ -280,3 +280,41 @@ def score(
         f"time:    {manifest['timings_seconds']['total']:.1f} s",
     ]
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@friendly_errors
+def report(
+    scores: Annotated[
+        Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
+    ],
+    out: Annotated[Path, typer.Option(help="HTML file to write (self-contained, atomic).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
+            "default: the model that produced the scores."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Dataset for drivers and retention; default: the one named in the scores.",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    var_dir: VarDirOption = Path("var"),
+) -> None:
+    """Write the HTML report of churn drivers, tiers and retention, and log it with the model."""
+    import mlflow
+
+    from models.registry import tracking_uri
+    from pipelines.report import run_report
+
+    _quiet_mlflow()
+    cfg = _config(config)
+    mlflow.set_tracking_uri(tracking_uri(var_dir))
+    mlflow.set_registry_uri(tracking_uri(var_dir))
+    path = run_report(scores, out, cfg, model=model, data=data)
+    console.print(f"report:  {path.resolve()}", highlight=False, soft_wrap=True)
