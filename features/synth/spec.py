@@ -66,7 +66,7 @@ class WorldSpec:
     cancel_after_faq_dissatisfied: float = 0.4
     cancel_without_faq: float = 0.004
     # Extra visits of the dissatisfied, straight to the FAQ and often on to the cancel page.
-    journey_sessions_per_day: float = 0.1
+    journey_sessions_per_day: float = 0.2
     journey_cancel_base: float = 0.3
     journey_cancel_dissatisfied: float = 0.6
     # D at which the journey probabilities are 63% of their dissatisfied maximum.
@@ -74,7 +74,7 @@ class WorldSpec:
 
     # Support contacts per day: customer base rate + dissatisfaction spike; weekends quieter.
     support_base: float = 0.003
-    support_dissatisfied: float = 0.1
+    support_dissatisfied: float = 0.2
     weekday_support: tuple[float, ...] = (1.15, 1.1, 1.1, 1.1, 1.05, 0.3, 0.2)
 
     # Marketing email: a campaign most Tuesdays, sometimes a Friday promo.
@@ -97,7 +97,7 @@ class WorldSpec:
 
     # Hazard on day d uses the mean dissatisfaction over [d - lag_far, d - lag_near]: the decision
     # is made weeks before the cancel button, so the risk of the next month is visible today.
-    lag_near: int = 14
+    lag_near: int = 21
     lag_far: int = 42
     dissatisfaction_hazard: float = 0.008
     price_hazard: float = 0.0004  # per day at the mean sensitivity for a 19.99 plan
