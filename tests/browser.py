@@ -6,6 +6,7 @@ replies and events on fd 4, which is all a test needs: no port, no websocket cli
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -166,10 +167,8 @@ class Browser:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.call("Browser.close", timeout=10)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
