@@ -7,6 +7,8 @@ VAR := var
 DEMO_DATA := $(VAR)/data/synthetic
 DEMO_CUSTOMERS ?= 20000
 AS_OF ?=
+SCORES_DIR ?= $(VAR)
+REPORT ?= $(VAR)/reports/churn-report.html
 
 .DEFAULT_GOAL := help
 .PHONY: help venv train score report test lint bench clean
@@ -31,9 +33,18 @@ TRAIN_CONFIG ?= configs/default.yaml
 train: $(BIN)/.installed $(DEMO_DATA)/customers.parquet ## Generate the demo data, validate, tune, train, register
 	$(BIN)/churn validate --data $(DEMO_DATA) --config $(TRAIN_CONFIG)
 	$(BIN)/churn train --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --var-dir $(VAR)
+	$(BIN)/churn report --scores $(SCORES_DIR) --config $(TRAIN_CONFIG) --var-dir $(VAR) --out $(REPORT)
 	@echo "demo data: $(DEMO_DATA); mlflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(VAR))/mlflow/mlflow.db"
 
-test: $(BIN)/.installed ## Run the whole test suite
+report: $(BIN)/.installed ## HTML report of churn drivers from the latest scores in $(SCORES_DIR)
+	$(BIN)/churn report --scores $(SCORES_DIR) --config $(TRAIN_CONFIG) --var-dir $(VAR) --out $(REPORT)
+
+# Headless Chromium (Debian's package) for the report's browser test; CI runs as root.
+$(VAR)/.chromium:
+	command -v chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	mkdir -p $(VAR) && touch $@
+
+test: $(BIN)/.installed $(VAR)/.chromium ## Run the whole test suite
 	$(BIN)/pytest -n 2
 
 lint: $(BIN)/.installed ## ruff lint and format check
