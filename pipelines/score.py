@@ -69,6 +69,8 @@ class ScoreOutputs:
     folder: Path
     manifest: dict
     timings: dict = field(default_factory=dict)
+    # A seeded sample of the day's feature rows, when asked for (benchmarks compare explainers).
+    sample: pd.DataFrame | None = None
 
 
 # ---------- model resolution and the spec check ----------
@@ -384,6 +386,7 @@ def run_score(
     out: Path,
     model: str | None = None,
     allow_drift: bool = False,
+    sample_rows: int = 0,
 ) -> ScoreOutputs:
     """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically."""
     from models.registry import git_commit
@@ -427,4 +430,7 @@ def run_score(
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("wrote %s scores to %s", f"{written:,}", folder)
-    return ScoreOutputs(folder, manifest, timings)
+    sample = None
+    if sample_rows:
+        sample = matrix.sample(n=min(sample_rows, len(matrix)), random_state=0)
+    return ScoreOutputs(folder, manifest, timings, sample)

@@ -1,0 +1,157 @@
+"""Reason codes, tiers, actions and the drift guard on hand-made numbers (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.config import load_config
+from models.drift import DriftAccumulator, DriftError, drift_summary, enforce
+from models.explain import ReasonBook, reason_codes, top_families
+from models.reference import build_reference, feature_psi
+from models.spec import FeatureSpec
+from models.tiers import assign_tiers, band, check_value_source, customer_value, suggest_action
+
+NAMES = [
+    "support_contacts_30d",  # support
+    "support_spike_ratio_7d",  # support
+    "cancel_page_visits_30d",  # web_journey
+    "days_since_last_activity",  # activity
+    "revenue_365d",  # value
+    "plan",  # profile
+]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def book(cfg):
+    return ReasonBook.build(NAMES, cfg, categorical=["plan"])
+
+
+def frame_of(rows: list[list]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=NAMES)
+    frame["plan"] = frame["plan"].astype("category")
+    return frame
+
+
+def test_families_follow_registry_order(book) -> None:
+    assert book.families == ["web_journey", "support", "activity", "value", "profile"]
+
+
+def test_reasons_are_family_sums_ranked_and_worded(book) -> None:
+    contributions = np.array(
+        [
+            # support 0.5 + 0.3 = 0.8, web 0.6, activity -0.2, value 0.1, profile 0.05
+            [0.5, 0.3, 0.6, -0.2, 0.1, 0.05],
+            # only activity pushes up
+            [-0.1, 0.0, -0.3, 0.4, -0.1, -0.2],
+        ]
+    )
+    frame = frame_of([[4.0, 2.5, 3.0, 40.0, 120.0, "basic"], [0.0, 0.0, 0.0, 61.0, 10.0, None]])
+    reasons = reason_codes(contributions, frame, book)
+    first = reasons.iloc[0]
+    assert first["reason_1"] == "contacted support 4 times this month"  # strongest support feature
+    assert first["reason_1_contribution"] == pytest.approx(0.8)
+    assert first["reason_2"] == "visited the cancel page 3 times this month"
+    assert first["reason_2_contribution"] == pytest.approx(0.6)
+    assert first["reason_3"] == "paid 120.00 in the last year"
+    assert first["reason_1_family"] == "support"
+    second = reasons.iloc[1]
+    assert second["reason_1"] == "has not been active for 61 days"
+    # Families that lower risk are never reasons.
+    assert pd.isna(second["reason_2"]) and pd.isna(second["reason_3"])
+    assert np.isnan(second["reason_2_contribution"])
+
+
+def test_ties_break_by_family_then_feature_order(book) -> None:
+    contributions = np.array([[0.2, 0.2, 0.4, 0.4, 0.0, 0.4]])
+    frame = frame_of([[1.0, 2.0, 1.0, 5.0, 0.0, "plus"]])
+    families, _values, features = top_families(contributions, book)
+    # support (0.4), web_journey (0.4), activity (0.4), profile (0.4): registry order wins.
+    assert [book.families[f] for f in families[0]] == ["web_journey", "support", "activity"]
+    # Inside support the two features tie: the first in spec order is named.
+    assert book.names[features[0, 1]] == "support_contacts_30d"
+    again = reason_codes(contributions, frame, book)
+    assert again.equals(reason_codes(contributions, frame, book))
+
+
+def test_profile_and_missing_values_read_as_words(book) -> None:
+    contributions = np.array([[0.0, 0.0, 0.0, 0.5, 0.0, 0.9]])
+    frame = frame_of([[0.0, 0.0, 0.0, np.nan, 0.0, "basic"]])
+    reasons = reason_codes(contributions, frame, book)
+    assert reasons.iloc[0]["reason_1"] == "profile: plan is basic"
+    assert reasons.iloc[0]["reason_2"] == "no record of days since last activity"
+
+
+def test_tiers_follow_thresholds(cfg) -> None:
+    tiers = cfg.scoring.tiers
+    probability = np.array([0.5, 0.5, 0.2, 0.05, 0.6])
+    value = np.array([200.0, 119.0, 100.0, 300.0, 10.0])
+    out = assign_tiers(probability, value, tiers)
+    assert out["expected_loss"].tolist() == pytest.approx([100.0, 59.5, 20.0, 15.0, 6.0])
+    # high >= 60, medium >= 20 (thresholds inclusive), else other.
+    assert out["tier"].tolist() == ["high", "medium", "medium", "other", "other"]
+    assert out["risk_tier"].tolist() == ["high", "high", "medium", "low", "high"]
+    assert out["value_tier"].tolist() == ["medium", "medium", "medium", "high", "low"]
+    assert band(np.array([0.3]), 0.3, 0.1, ("a", "b", "c")).tolist() == ["a"]
+
+
+def test_value_source_and_missing_revenue(cfg) -> None:
+    frame = pd.DataFrame({"revenue_365d": [10.0, np.nan]})
+    assert check_value_source(["revenue_365d"], cfg) == "revenue_365d"
+    assert customer_value(frame, "revenue_365d").tolist() == [10.0, 0.0]
+    with pytest.raises(Exception, match="revenue_365d"):
+        check_value_source(["tenure_days"], cfg)
+
+
+def test_actions_map_families_with_default(cfg) -> None:
+    actions = suggest_action(np.array(["support", None, "unknown"], dtype=object), cfg.scoring)
+    assert actions.tolist() == [
+        cfg.scoring.actions["support"],
+        cfg.scoring.actions["default"],
+        cfg.scoring.actions["default"],
+    ]
+
+
+def drift_reference() -> tuple[dict, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(
+        {
+            "x": rng.normal(size=5000),
+            "plan": pd.Categorical(rng.choice(["a", "b"], 5000)),
+        }
+    )
+    spec = FeatureSpec.from_frame(train)
+    return build_reference(train, spec, rng.uniform(size=5000)), train
+
+
+def test_chunked_drift_equals_one_pass_psi() -> None:
+    reference, _train = drift_reference()
+    rng = np.random.default_rng(1)
+    today = pd.DataFrame(
+        {"x": rng.normal(0.5, 1, 3000), "plan": pd.Categorical(rng.choice(["a", "b", "c"], 3000))}
+    )
+    acc = DriftAccumulator(reference)
+    for start in range(0, 3000, 700):
+        acc.add_features(today.iloc[start : start + 700])
+    for name in ("x", "plan"):
+        one_pass = feature_psi(reference["features"][name], today[name])
+        assert acc.psi_of(name) == pytest.approx(one_pass, rel=1e-9)
+
+
+def test_drift_fails_above_the_level_unless_allowed_or_exempt() -> None:
+    reference, train = drift_reference()
+    acc = DriftAccumulator(reference)
+    acc.add_features(train.assign(x=train["x"] + 2.0))
+    summary = drift_summary(acc, 0.1, 0.25)
+    assert summary["failed"] == ["x"] and summary["features"]["plan"] < 0.01
+    with pytest.raises(DriftError, match=r"x \("):
+        enforce(summary, allow_drift=False)
+    enforce(summary, allow_drift=True)  # allowed: no error
+    exempt = drift_summary(acc, 0.1, 0.25, exempt=["x"])
+    assert exempt["failed"] == [] and exempt["warned"] == ["x"]
