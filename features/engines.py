@@ -6,12 +6,16 @@ connection differs. Spark is optional (`pip install -e '.[spark]'`, Java 17).
 
 from __future__ import annotations
 
+import logging
 import shutil
 from typing import Literal
 
+import duckdb
 import ibis
 
 from features.errors import ChurnError
+
+log = logging.getLogger(__name__)
 
 Engine = Literal["duckdb", "spark"]
 
@@ -46,7 +50,11 @@ def spark_session(master: str = "local[*]"):
 def duckdb_connection(database: str = ":memory:", read_only: bool = False) -> ibis.BaseBackend:
     """An embedded DuckDB connection; its terminal progress bar would garble our logs."""
     con = ibis.duckdb.connect(database, read_only=read_only)
-    con.raw_sql("SET enable_progress_bar = false")
+    try:
+        con.raw_sql("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:
+        # Inside a Jupyter kernel DuckDB refuses the setting unless ipywidgets is installed.
+        log.debug("DuckDB progress bar setting left as is (Jupyter without ipywidgets)")
     return con
 
 
