@@ -75,7 +75,7 @@ def action_counts(scores: pd.DataFrame, tier: str) -> pd.DataFrame:
 
 
 def tier_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per tier (high, medium, other, always all three): size, risk, value, money at risk."""
+    """One row per tier (high, medium, other; always all three): size, risk, value, at risk."""
     grouped = scores.groupby("tier", observed=False)
     table = pd.DataFrame(
         {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-
 from typing import TYPE_CHECKING
 
 import numpy as np

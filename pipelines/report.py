@@ -444,7 +444,7 @@ def tier_drivers_section(scores: pd.DataFrame, drivers: Drivers | None) -> page.
     per_tier = (
         numbers.tier_drivers(
             drivers.contributions, scores.set_index("customer_id")["tier"], list(drivers.families)
-        )  # fmt: skip
+        )
         if drivers is not None
         else {}
     )
