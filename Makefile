@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 VAR := var
 DEMO_DATA := $(VAR)/data/synthetic
 DEMO_CUSTOMERS ?= 20000
-AS_OF ?=
+# Scoring date: the day after the demo world's last event (it ends 2026-07-01, exclusive).
+AS_OF ?= 2026-07-01
 SCORES_DIR ?= $(VAR)
 REPORT ?= $(VAR)/reports/churn-report.html
 
@@ -33,8 +34,12 @@ TRAIN_CONFIG ?= configs/default.yaml
 train: $(BIN)/.installed $(DEMO_DATA)/customers.parquet ## Generate the demo data, validate, tune, train, register
 	$(BIN)/churn validate --data $(DEMO_DATA) --config $(TRAIN_CONFIG)
 	$(BIN)/churn train --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --var-dir $(VAR)
+	$(BIN)/churn score --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --as-of $(AS_OF) --out $(SCORES_DIR) --var-dir $(VAR)
 	$(BIN)/churn report --scores $(SCORES_DIR) --config $(TRAIN_CONFIG) --var-dir $(VAR) --out $(REPORT)
 	@echo "demo data: $(DEMO_DATA); mlflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(VAR))/mlflow/mlflow.db"
+
+score: $(BIN)/.installed ## Score the demo data as of AS_OF (default 2026-07-01) into SCORES_DIR/scores
+	$(BIN)/churn score --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --as-of $(AS_OF) --out $(SCORES_DIR) --var-dir $(VAR)
 
 report: $(BIN)/.installed ## HTML report of churn drivers from the latest scores in $(SCORES_DIR)
 	$(BIN)/churn report --scores $(SCORES_DIR) --config $(TRAIN_CONFIG) --var-dir $(VAR) --out $(REPORT)
