@@ -379,6 +379,17 @@ def score_frame(
     return {"tiers": tiers, "drift": summary, "threads": threads}
 
 
+def utc_day(as_of: pd.Timestamp) -> pd.Timestamp:
+    as_of = pd.Timestamp(as_of)
+    return as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+
+
+def new_timings() -> dict[str, float]:
+    return dict.fromkeys(
+        ("model", "features", "drift", "predict", "explain", "tiers", "write"), 0.0
+    )
+
+
 def run_score(
     data: Path,
     cfg: Config,
@@ -389,36 +400,51 @@ def run_score(
     sample_rows: int = 0,
 ) -> ScoreOutputs:
     """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically."""
-    from models.registry import git_commit
-
     started = time.perf_counter()
-    as_of = pd.Timestamp(as_of)
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    timings = dict.fromkeys(
-        ("model", "features", "drift", "predict", "explain", "tiers", "write"), 0.0
-    )
+    as_of = utc_day(as_of)
+    timings = new_timings()
     resolved = resolve_model(model, cfg)
     timings["model"] = time.perf_counter() - started
 
     began = time.perf_counter()
     matrix, active = build_features(Path(data), cfg, as_of)
     timings["features"] = time.perf_counter() - began
+    return score_day(
+        matrix, active, resolved, cfg, as_of, out, allow_drift, str(data), timings, sample_rows
+    )
+
+
+def score_day(
+    matrix: pd.DataFrame,
+    active: int,
+    resolved: ResolvedModel,
+    cfg: Config,
+    as_of: pd.Timestamp,
+    out: Path,
+    allow_drift: bool,
+    source: str,
+    timings: dict[str, float],
+    sample_rows: int = 0,
+) -> ScoreOutputs:
+    """Check the day's matrix against the population and the model, then score and commit it."""
+    from models.registry import git_commit
+
+    began = time.perf_counter()
     check_population(matrix, active, as_of)
     check_spec(resolved.bundle, matrix, cfg, resolved.uri)
-
     folder = Path(out) / "scores" / f"as_of={as_of:%Y-%m-%d}"
     with atomic_directory(folder) as staging:
         result = score_frame(matrix, resolved, cfg, staging, allow_drift, timings)
         written = sum(pq.read_metadata(p).num_rows for p in staging.glob("part-*.parquet"))
         if written != len(matrix):
             raise ChurnError(f"internal: wrote {written} rows for {len(matrix)} customers")
-        timings["total"] = time.perf_counter() - started
+        timings["total"] = timings["model"] + timings["features"] + time.perf_counter() - began
         manifest = {
             "as_of": f"{as_of:%Y-%m-%d}",
             "model": {"uri": resolved.uri, "version": resolved.version},
             "code_version": git_commit(),
             "config_fingerprint": cfg.fingerprint(),
-            "data": {"source": str(data), **matrix_fingerprint(matrix)},
+            "data": {"source": source, **matrix_fingerprint(matrix)},
             "rows": written,
             "active_customers": active,
             "tiers": result["tiers"],

@@ -1,0 +1,273 @@
+"""The scoring job end to end on a small synthetic world with a model trained once per module."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from features.config import load_config
+from features.dataset import open_dataset
+from features.errors import ChurnError, DataContractError
+from features.matrix import build_matrix
+from features.registry import feature_family
+from features.synth import write_world
+from models.drift import DriftError
+from models.registry import load_bundle
+from pipelines.score import ModelMismatchError, active_customers, run_score
+
+pytestmark = pytest.mark.slow
+
+AS_OF = pd.Timestamp("2026-07-01", tz="UTC")
+DAY = "as_of=2026-07-01"
+
+
+def small_config():
+    """The demo config, quick to train; small chunks so the job writes several parts."""
+    cfg = load_config()
+    training = cfg.training.model_copy(
+        update={
+            "trials": 2,
+            "max_boost_rounds": 80,
+            "early_stopping_rounds": 10,
+            "model_name": "churn-score-test",
+            "shap_sample_rows": 200,
+        }
+    )
+    # Small samples make PSI noisy: fail only on gross drift here.
+    scoring = cfg.scoring.model_copy(update={"chunk_customers": 400, "drift_fail_psi": 0.6})
+    return cfg.model_copy(update={"training": training, "scoring": scoring})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A 1500-customer world, a model trained on it in a temporary mlflow store, one scoring."""
+    from pipelines.train import run_train
+
+    root = tmp_path_factory.mktemp("scoring")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+        data = root / "world"
+        write_world(data, customers=1500, seed=11)
+        cfg = small_config()
+        trained = run_train(data, cfg, root / "var")
+        model = f"models:/{trained.model_name}/{trained.model_version}"
+        first = run_score(data, cfg, AS_OF, root / "out", model)
+        yield {"root": root, "data": data, "cfg": cfg, "model": model, "first": first}
+
+
+def read_day(folder: Path) -> pd.DataFrame:
+    parts = sorted(folder.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
+
+
+def file_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def scored(world):
+    """The first day's scores, the feature matrix and the model, for checks against each other."""
+    bundle = load_bundle(world["model"])
+    matrix = build_matrix(open_dataset(world["data"]), world["cfg"], [AS_OF])
+    return read_day(world["first"].folder), matrix, bundle
+
+
+def test_contributions_plus_bias_equal_the_raw_score(scored) -> None:
+    _, matrix, bundle = scored
+    contributions = bundle.contributions(matrix)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1).to_numpy(), bundle.raw_score(matrix), rtol=0, atol=1e-9
+    )
+    assert contributions["bias"].nunique() == 1  # the expected value, the same for every row
+
+
+def test_written_probabilities_are_calibrated(scored) -> None:
+    scores, matrix, bundle = scored
+    assert scores["customer_id"].tolist() == matrix["customer_id"].tolist()  # sorted, aligned
+    np.testing.assert_allclose(
+        scores["churn_probability"], bundle.predict_proba(matrix), rtol=0, atol=1e-12
+    )
+    uncalibrated = 1.0 / (1.0 + np.exp(-bundle.raw_score(matrix)))
+    assert bundle.calibrator.method != "identity"
+    assert np.max(np.abs(scores["churn_probability"] - uncalibrated)) > 1e-3
+
+
+def test_rows_equal_active_customers_and_the_manifest_adds_up(world, scored) -> None:
+    scores, _, _ = scored
+    active = active_customers(open_dataset(world["data"]), world["cfg"], AS_OF)
+    assert len(scores) == active > 500
+    assert scores["customer_id"].is_unique and scores["customer_id"].is_monotonic_increasing
+    manifest = json.loads((world["first"].folder / "manifest.json").read_text())
+    assert manifest["rows"] == active
+    assert sum(t["customers"] for t in manifest["tiers"].values()) == active
+    high = scores[scores["tier"] == "high"]
+    assert manifest["tiers"]["high"]["revenue_at_risk"] == pytest.approx(
+        high["expected_loss"].sum()
+    )
+    assert manifest["model"]["version"] == world["model"].removeprefix("models:/")
+    assert (scores["model_version"] == manifest["model"]["version"]).all()
+    assert len(list(world["first"].folder.glob("part-*.parquet"))) == -(-active // 400)
+
+
+def test_tiers_follow_the_configured_thresholds(world, scored) -> None:
+    scores, _, _ = scored
+    tiers = world["cfg"].scoring.tiers
+    np.testing.assert_allclose(
+        scores["expected_loss"], scores["churn_probability"] * scores["value"]
+    )
+    loss = scores["expected_loss"]
+    expected = np.where(
+        loss >= tiers.high_expected_loss,
+        "high",
+        np.where(loss >= tiers.medium_expected_loss, "medium", "other"),
+    )
+    assert (scores["tier"].to_numpy() == expected).all()
+    assert set(scores["tier"]) == {"high", "medium", "other"}
+    np.testing.assert_allclose(scores["value"], scores_value(world, scores))
+
+
+def scores_value(world, scores: pd.DataFrame) -> np.ndarray:
+    matrix = build_matrix(open_dataset(world["data"]), world["cfg"], [AS_OF])
+    return matrix.set_index("customer_id").loc[scores["customer_id"], "revenue_365d"].to_numpy()
+
+
+def test_reasons_are_the_top_positive_family_contributions(world, scored) -> None:
+    scores, matrix, bundle = scored
+    cfg = world["cfg"]
+    contributions = bundle.contributions(matrix).drop(columns="bias")
+    families = contributions.T.groupby(
+        [feature_family(n, cfg) for n in contributions.columns]
+    ).sum()
+    for row in range(0, len(scores), 97):
+        sums = families.iloc[:, row]
+        top = sorted(sums[sums > 0].to_numpy(), reverse=True)[:3]
+        got = scores.loc[
+            row, ["reason_1_contribution", "reason_2_contribution", "reason_3_contribution"]
+        ]
+        got = got.dropna().to_numpy(dtype=float)
+        np.testing.assert_allclose(got, top, rtol=0, atol=1e-9)
+    assert scores["reason_1"].notna().mean() > 0.9
+    action_of = cfg.scoring.actions
+    assert set(scores["action"]) <= set(action_of.values())
+
+
+def test_rerun_of_the_same_day_gives_identical_output(world) -> None:
+    again = run_score(world["data"], world["cfg"], AS_OF, world["root"] / "out", world["model"])
+    first = file_bytes(world["first"].folder)
+    second = file_bytes(again.folder)
+    parts = [name for name in first if name.startswith("part-")]
+    assert parts and all(first[name] == second[name] for name in parts)
+    assert sorted(first) == sorted(second)
+
+
+def test_crash_while_writing_leaves_the_previous_day_intact(world, monkeypatch) -> None:
+    day = world["root"] / "out" / "scores" / DAY
+    before = file_bytes(day)
+    calls = {"n": 0}
+    real = pq.write_table
+
+    def crash_on_second_part(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (injected)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("pipelines.score.pq.write_table", crash_on_second_part)
+    with pytest.raises(OSError, match="injected"):
+        run_score(world["data"], world["cfg"], AS_OF, world["root"] / "out", world["model"])
+    assert calls["n"] == 2
+    assert file_bytes(day) == before
+    assert sorted(p.name for p in day.parent.iterdir()) == [DAY]  # no temporary folder left
+
+
+def test_model_built_on_other_features_is_refused(world, tmp_path) -> None:
+    cfg = world["cfg"]
+    fewer = [b for b in cfg.features.builders if b != "support_spike_ratio_7d"]
+    other = cfg.model_copy(update={"features": cfg.features.model_copy(update={"builders": fewer})})
+    with pytest.raises(ModelMismatchError, match="support_spike_ratio_7d") as error:
+        run_score(world["data"], other, AS_OF, tmp_path, world["model"])
+    assert "fingerprint" in str(error.value)
+    longer = cfg.model_copy(
+        update={"snapshots": cfg.snapshots.model_copy(update={"lookback_days": 400})}
+    )
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        run_score(world["data"], longer, AS_OF, tmp_path, world["model"])
+    assert not (tmp_path / "scores").exists()
+    # Scoring-only edits (tier thresholds) do not invalidate the model.
+    tiers = cfg.scoring.tiers.model_copy(update={"high_expected_loss": 70.0})
+    edited = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"tiers": tiers})})
+    assert run_score(world["data"], edited, AS_OF, tmp_path, world["model"]).manifest["rows"] > 0
+
+
+def drifted_world(world, folder: Path) -> Path:
+    """The same world with every payment worth ten times as much."""
+    folder.mkdir()
+    shutil.copy(world["data"] / "customers.parquet", folder / "customers.parquet")
+    events = pads.dataset(world["data"] / "events").to_table()
+    payment = pa.compute.equal(events["event"], "payment")
+    value = pa.compute.if_else(payment, pa.compute.multiply(events["value"], 10.0), events["value"])
+    pq.write_table(events.set_column(events.schema.get_field_index("value"), "value", value),
+                   folder / "events.parquet")  # fmt: skip
+    return folder
+
+
+def test_drifted_data_fails_without_allow_drift(world, tmp_path) -> None:
+    data = drifted_world(world, tmp_path / "drifted")
+    with pytest.raises(DriftError, match="revenue_365d"):
+        run_score(data, world["cfg"], AS_OF, tmp_path / "out", world["model"])
+    assert not (tmp_path / "out" / "scores" / DAY).exists()
+    allowed = run_score(
+        data, world["cfg"], AS_OF, tmp_path / "out", world["model"], allow_drift=True
+    )
+    assert (
+        allowed.manifest["drift"]["allowed"]
+        and "revenue_365d" in allowed.manifest["drift"]["failed"]
+    )
+    assert (tmp_path / "out" / "scores" / DAY / "manifest.json").is_file()
+
+
+def test_empty_population_fails_and_writes_nothing(world, tmp_path) -> None:
+    with pytest.raises(DataContractError, match="no customer is active"):
+        run_score(world["data"], world["cfg"], pd.Timestamp("2020-01-01", tz="UTC"), tmp_path,
+                  world["model"])  # fmt: skip
+    assert not (tmp_path / "scores").exists()
+
+
+def test_cli_exits_1_with_one_line(world, tmp_path) -> None:
+    from pipelines.cli import app
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(world["cfg"].model_dump(mode="json")))
+    drifted = drifted_world(world, tmp_path / "drifted")
+    runner = CliRunner()
+    base = ["score", "--as-of", "2026-07-01", "--out", str(tmp_path / "out")]
+    base += ["--config", str(config), "--model", world["model"]]
+    refused = runner.invoke(app, [*base, "--data", str(drifted)])
+    assert refused.exit_code == 1
+    lines = [line for line in refused.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "drift" in lines[0] and "--allow-drift" in refused.stderr
+    passed = runner.invoke(app, [*base, "--data", str(drifted), "--allow-drift"])
+    assert passed.exit_code == 0, passed.output
+    missing = runner.invoke(
+        app, [*base[:-1], "models:/no-such-model@champion", "--data", str(drifted)]
+    )
+    assert missing.exit_code == 1 and "error:" in missing.stderr
+
+
+def test_unknown_model_is_a_user_error(world, tmp_path) -> None:
+    with pytest.raises(ChurnError, match="churn train"):
+        run_score(world["data"], world["cfg"], AS_OF, tmp_path, "models:/nothing-here@champion")
