@@ -62,3 +62,37 @@ def build_report_world(root: Path, customers: int = 2500, seed: int = 5) -> Repo
     # Drift is not under test here; the small world drifts on its last month.
     run_score(data, cfg, as_of, out, model=str(model), allow_drift=True)
     return ReportWorld(data=data, model=model, scores=out, as_of=as_of, cfg=cfg)
+
+
+def session_folder(tmp_path_factory) -> Path:
+    """A folder this test session's xdist workers share (pytest's own base temp without xdist)."""
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_report_world(base: Path, customers: int = 2500, seed: int = 5) -> ReportWorld:
+    """One world per test session, shared by xdist workers: the first builds it under a lock.
+
+    `base` is the folder every worker shares (the parent of pytest's per-worker base temp).
+    """
+    import fcntl
+
+    root = base / f"report-world-{customers}-{seed}"
+    with open(base / f"report-world-{customers}-{seed}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / "built"
+        if not done.exists():
+            build_report_world(root, customers=customers, seed=seed)
+            done.touch()
+    return ReportWorld(
+        data=root / "data",
+        model=root / "runs" / "test-run" / "model",
+        scores=root / "out",
+        as_of=pd.Timestamp(
+            json.loads(next((root / "out").glob("scores/*/manifest.json")).read_text())["as_of"],
+            tz="UTC",
+        ),
+        cfg=quick_config(),
+    )

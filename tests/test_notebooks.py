@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.report_fixtures import ReportWorld, build_report_world
+from tests.report_fixtures import ReportWorld, session_folder, shared_report_world
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ("01-explore-data.ipynb", "02-review-churn-drivers.ipynb")
@@ -16,7 +16,7 @@ NAMES = ("01-explore-data.ipynb", "02-review-churn-drivers.ipynb")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> ReportWorld:
-    return build_report_world(tmp_path_factory.mktemp("notebook-world"), customers=1500)
+    return shared_report_world(session_folder(tmp_path_factory))
 
 
 @pytest.mark.parametrize("name", NAMES)
