@@ -111,10 +111,19 @@ def compare_with_shap(bundle, sample: pd.DataFrame, threads: int) -> dict:
     """Time LightGBM's native TreeSHAP against shap.TreeExplainer on the same rows."""
     import shap
 
+    from models.contributions import exact_contributions, tree_splits
+
     matrix = bundle.spec.to_matrix(sample)
     began = time.perf_counter()
     native = bundle.booster.predict(matrix, pred_contrib=True, num_threads=threads)
     native_seconds = time.perf_counter() - began
+
+    # What the job runs: native TreeSHAP once per distinct decision pattern of each tree.
+    began = time.perf_counter()
+    grouped, computed_share = exact_contributions(
+        bundle.booster, matrix, tree_splits(bundle.booster), threads
+    )
+    grouped_seconds = time.perf_counter() - began
 
     # As a user calls it: for a LightGBM Booster, shap hands the work to LightGBM itself.
     began = time.perf_counter()
@@ -127,8 +136,14 @@ def compare_with_shap(bundle, sample: pd.DataFrame, threads: int) -> dict:
         "rows": len(sample),
         "trees": bundle.booster.num_trees(),
         "native_seconds": native_seconds,
+        "grouped_seconds": grouped_seconds,
+        "grouped_computed_share": computed_share,
+        "grouped_max_abs_diff_vs_native": float(np.max(np.abs(grouped - native))),
         "shap_seconds": delegated_seconds,
-        "shap_max_abs_diff": float(np.max(np.abs(delegated - native[:, :-1]))),
+        "shap_max_abs_diff": float(np.max(np.abs(delegated - grouped[:, :-1]))),
+        "shap_bias_diff": float(
+            np.max(np.abs(grouped[:, -1] - np.asarray(explainer.expected_value).ravel()[0]))
+        ),
     }
     own = shap.TreeExplainer(bundle.booster)
     if own.model.trees is not None:
@@ -136,12 +151,13 @@ def compare_with_shap(bundle, sample: pd.DataFrame, threads: int) -> dict:
         began = time.perf_counter()
         values = np.asarray(own.shap_values(matrix, check_additivity=False))
         result["shap_internal_seconds"] = time.perf_counter() - began
-        result["shap_internal_max_abs_diff"] = float(np.max(np.abs(values - native[:, :-1])))
+        result["shap_internal_max_abs_diff"] = float(np.max(np.abs(values - grouped[:, :-1])))
         bias = np.asarray(own.expected_value).ravel()[0]
         result["shap_internal_bias_diff"] = float(np.max(np.abs(native[:, -1] - bias)))
     slowest = max(delegated_seconds, result.get("shap_internal_seconds", 0.0))
-    result["speedup_vs_shap"] = delegated_seconds / native_seconds
-    result["speedup_vs_slowest_shap"] = slowest / native_seconds
+    result["speedup_vs_shap"] = delegated_seconds / grouped_seconds
+    result["speedup_vs_slowest_shap"] = slowest / grouped_seconds
+    result["native_speedup_vs_shap"] = delegated_seconds / native_seconds
     return result
 
 
@@ -160,6 +176,14 @@ def report(result: dict, console: Console) -> None:
         table.add_row(f"  peak during {phase}", f"{gib:.2f}", "")
     shap_result = result["shap"]
     table.add_row(
+        "  rows computed (pattern groups)", f"{shap_result['grouped_computed_share']:.1%}", ""
+    )
+    table.add_row(
+        "native pred_contrib vs shap.TreeExplainer",
+        f"{shap_result['native_speedup_vs_shap']:.2f}x",
+        "",
+    )
+    table.add_row(
         "explain speed vs shap.TreeExplainer",
         f"{shap_result['speedup_vs_shap']:.2f}x",
         f">= {SPEED_TARGET}x",
@@ -167,7 +191,7 @@ def report(result: dict, console: Console) -> None:
     if "shap_internal_seconds" in shap_result:
         table.add_row(
             "explain speed vs shap's own TreeSHAP",
-            f"{shap_result['shap_internal_seconds'] / shap_result['native_seconds']:.2f}x",
+            f"{shap_result['shap_internal_seconds'] / shap_result['grouped_seconds']:.2f}x",
             "",
         )
         table.add_row(
@@ -186,7 +210,8 @@ def main(argv: list[str]) -> Path:
     parser.add_argument("--data", type=Path, default=None, help="default: var/bench/world-1m")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--as-of", default="2026-07-01")
-    parser.add_argument("--shap-rows", type=int, default=20_000)
+    # One scoring chunk: the comparison runs on the rows as the job sees them.
+    parser.add_argument("--shap-rows", type=int, default=200_000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--bench-dir", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args(argv)

@@ -124,6 +124,9 @@ class Training(Section):
     # Single-snapshot datasets: shares of customers held out for validation and test.
     valid_share: float = Field(default=0.2, gt=0, lt=0.5)
     test_share: float = Field(default=0.2, gt=0, lt=0.5)
+    # Single-snapshot datasets: tuning, early stopping and calibration use stratified k-fold
+    # cross-validation over all non-test customers instead of one small validation slice.
+    cv_folds: int = Field(default=5, ge=2, le=20)
     shap_sample_rows: int = Field(default=2000, ge=100)
 
 
@@ -171,6 +174,9 @@ class Scoring(Section):
     chunk_customers: int = Field(default=200_000, gt=0)
     # LightGBM threads for prediction and TreeSHAP; 0 = one per core (scoring owns the machine).
     num_threads: int = Field(default=0, ge=0)
+    # Exact TreeSHAP either way: "grouped" computes LightGBM's pred_contrib once per distinct
+    # decision pattern of each tree (models.contributions), "native" once per row.
+    explainer: Literal["grouped", "native"] = "grouped"
 
     @field_validator("actions")
     @classmethod

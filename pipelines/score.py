@@ -27,6 +27,7 @@ from features.atomic import atomic_directory
 from features.config import Config
 from features.errors import ChurnError, DataContractError
 from models.bundle import ModelBundle
+from models.contributions import TreeSplits, exact_contributions, tree_splits
 from models.drift import DriftAccumulator, drift_summary, enforce
 from models.explain import ReasonBook, reason_codes
 from models.tiers import TIERS, assign_tiers, check_value_source, customer_value, suggest_action
@@ -182,9 +183,14 @@ def lgb_threads(cfg: Config) -> int:
     return cfg.scoring.num_threads or os.cpu_count() or 1
 
 
-def explain_matrix(bundle: ModelBundle, matrix: np.ndarray, threads: int) -> np.ndarray:
-    """Exact TreeSHAP contributions (features then bias) from LightGBM's native C++ code."""
-    return bundle.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+def explain_matrix(
+    bundle: ModelBundle, matrix: np.ndarray, threads: int, trees: list[TreeSplits] | None
+) -> np.ndarray:
+    """Exact TreeSHAP contributions (features then bias): LightGBM's native C++ TreeSHAP, once
+    per distinct decision pattern of each tree when `trees` is given, else once per row."""
+    if trees is None:
+        return bundle.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+    return exact_contributions(bundle.booster, matrix, trees, threads)[0]
 
 
 def score_chunk(
@@ -196,6 +202,7 @@ def score_chunk(
     model_version: str,
     threads: int,
     timings: dict[str, float],
+    trees: list[TreeSplits] | None = None,
 ) -> pd.DataFrame:
     """The scores table rows for one chunk of the feature matrix."""
     began = time.perf_counter()
@@ -203,7 +210,7 @@ def score_chunk(
     raw = bundle.booster.predict(matrix, raw_score=True, num_threads=threads)
     probability = bundle.calibrator.apply(raw)
     predicted = time.perf_counter()
-    contributions = explain_matrix(bundle, matrix, threads)
+    contributions = explain_matrix(bundle, matrix, threads, trees)
     gap = float(np.max(np.abs(contributions.sum(axis=1) - raw))) if len(raw) else 0.0
     if gap > 1e-6:  # exactness is the contract; never ship reasons that do not add up
         raise ChurnError(f"internal: contributions differ from the raw score by {gap:.2e}")
@@ -347,6 +354,7 @@ def score_frame(
     value_source = check_value_source(list(matrix.columns), cfg)
     threads = lgb_threads(cfg)
     scoring = cfg.scoring
+    trees = tree_splits(bundle.booster) if scoring.explainer == "grouped" else None
 
     began = time.perf_counter()
     drift = DriftAccumulator(bundle.reference)
@@ -362,7 +370,7 @@ def score_frame(
     tiers: dict = {}
     for number, chunk in enumerate(chunks(matrix, scoring.chunk_customers)):
         rows = score_chunk(
-            chunk, bundle, book, value_source, cfg, resolved.version, threads, timings
+            chunk, bundle, book, value_source, cfg, resolved.version, threads, timings, trees
         )
         drift.add_scores(rows["churn_probability"].to_numpy())
         tiers = add_tiers(tiers, tier_summary(rows))
@@ -450,6 +458,7 @@ def score_day(
             "tiers": result["tiers"],
             "drift": result["drift"],
             "lightgbm_threads": result["threads"],
+            "explainer": cfg.scoring.explainer,
             "chunk_customers": cfg.scoring.chunk_customers,
             "timings_seconds": {key: round(value, 3) for key, value in timings.items()},
             "customers_per_second": round(written / max(timings["total"], 1e-9), 1),

@@ -155,3 +155,31 @@ def test_drift_fails_above_the_level_unless_allowed_or_exempt() -> None:
     enforce(summary, allow_drift=True)  # allowed: no error
     exempt = drift_summary(acc, 0.1, 0.25, exempt=["x"])
     assert exempt["failed"] == [] and exempt["warned"] == ["x"]
+
+
+def test_grouped_treeshap_equals_lightgbm_pred_contrib() -> None:
+    import lightgbm as lgb
+
+    from models.contributions import exact_contributions, tree_splits
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    counts = rng.poisson(1.0, n).astype(float)  # many zeros and ties, as real counts
+    recency = rng.exponential(20.0, n)
+    recency[rng.random(n) < 0.1] = np.nan  # "never happened"
+    plan = rng.integers(0, 4, n).astype(float)
+    noise = rng.normal(size=n)
+    matrix = np.column_stack([counts, recency, plan, noise])
+    logit = 0.8 * counts - 0.03 * np.nan_to_num(recency, nan=60) + (plan == 2) - 0.5
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    data = lgb.Dataset(matrix, label, categorical_feature=[2], free_raw_data=False)
+    params = {"objective": "binary", "num_leaves": 15, "verbose": -1, "seed": 1}
+    booster = lgb.train(params, data, num_boost_round=40)
+    native = booster.predict(matrix, pred_contrib=True)
+    grouped, share = exact_contributions(booster, matrix, tree_splits(booster), num_threads=1)
+    np.testing.assert_allclose(grouped, native, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(grouped.sum(axis=1), booster.predict(matrix, raw_score=True),
+                               rtol=0, atol=1e-9)  # fmt: skip
+    assert share < 0.5  # most (row, tree) pairs are copies, not recomputed
+    empty, _ = exact_contributions(booster, matrix[:0])
+    assert empty.shape == (0, 5)
