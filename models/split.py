@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.errors import DataContractError
 
@@ -33,6 +33,18 @@ class MatrixSplit:
     method: str
     description: str
     cutoffs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def cross_validated(self) -> bool:
+        """True for a single snapshot: no later cutoff exists to validate on, so k-fold CV."""
+        return self.method != "time"
+
+    @property
+    def fit_rows(self) -> pd.DataFrame:
+        """Every row a model may learn from: train, plus validation when it is cross-validated."""
+        if self.cross_validated:
+            return pd.concat([self.train, self.valid])
+        return self.train
 
     def summary(self) -> dict:
         """Row counts, churn rates and cutoffs per part (no customer ids)."""
@@ -145,8 +157,9 @@ def snapshot_split(
         test = labelled[labelled["split"] == "test"]
         train, valid = _customer_split(given_train, valid_share, seed)
         description = (
-            "single snapshot with a given split: test = rows marked 'test'; validation = "
-            f"{valid_share:.0%} of the 'train' customers (stratified by label)"
+            "single snapshot with a given split: test = rows marked 'test'; tuning, early "
+            "stopping and calibration by stratified k-fold cross-validation over the 'train' "
+            f"rows (the {valid_share:.0%} validation share is one of its pools)"
         )
         method = "given_split"
     else:
@@ -154,12 +167,37 @@ def snapshot_split(
         train, valid = _customer_split(rest, valid_share / (1 - test_share), seed + 1)
         description = (
             "single snapshot, no timestamps to split on: customers split at random, stratified "
-            f"by label ({test_share:.0%} test, {valid_share:.0%} validation); "
-            "this is not an out-of-time test"
+            f"by label ({test_share:.0%} test); tuning, early stopping and calibration by "
+            "stratified k-fold cross-validation over the rest; this is not an out-of-time test"
         )
         method = "customer_stratified"
     log.warning("%s", description)
     return MatrixSplit(train, valid, test, method, description, cutoffs)
+
+
+def customer_folds(
+    frame: pd.DataFrame, n_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K folds of row positions (fit, held out), by customer, stratified on ever churning."""
+    per_customer = frame.groupby("customer_id", observed=True)["churned"].max()
+    churners = int(per_customer.sum())
+    smallest = min(churners, len(per_customer) - churners)
+    if smallest < n_folds:
+        raise DataContractError(
+            [
+                f"training matrix: {len(per_customer)} customers, {churners} churners; "
+                f"{n_folds}-fold cross-validation needs at least {n_folds} of each class: "
+                "add customers or lower training.cv_folds"
+            ]
+        )
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    customers = per_customer.index.to_numpy()
+    row_customer = frame["customer_id"].to_numpy()
+    positions = []
+    for _fit, held in folds.split(customers, per_customer.to_numpy().astype(int)):
+        held_rows = np.isin(row_customer, customers[held])
+        positions.append((np.flatnonzero(~held_rows), np.flatnonzero(held_rows)))
+    return positions
 
 
 def split_matrix(

@@ -1,4 +1,8 @@
-"""Hyperparameter search with optuna on the validation cutoff.
+"""Hyperparameter search with optuna on the validation cutoff, or by k-fold cross-validation.
+
+With a validation cutoff (time split) each trial stops early and is scored on it. Without one
+(a single snapshot) each trial is scored by the mean held-out metric of stratified k-fold
+cross-validation, and early stopping picks one round count for all folds.
 
 The study lives in a journal file keyed by data and config, so an interrupted run resumes
 where it stopped (one writer; optuna advises against SQLite for parallel writers).
@@ -19,7 +23,8 @@ from optuna.storages.journal import JournalFileBackend
 from features.config import Training
 from features.errors import ConfigError
 from models.spec import FeatureSpec
-from models.training import METRICS, base_params, train_booster
+from models.split import customer_folds
+from models.training import METRICS, Fold, base_params, train_folds
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +42,30 @@ class TuningResult:
     storage_path: str
 
 
-class PruningCallback:
-    """LightGBM callback reporting the validation metric to optuna each round.
+class PruningReporter:
+    """Reports the (mean) held-out metric to optuna each round and prunes poor trials.
 
     optuna 5 moved `LightGBMPruningCallback` to the separate optuna-integration package; these
     few lines avoid that dependency.
     """
 
-    def __init__(self, trial: optuna.Trial, metric: str):
+    def __init__(self, trial: optuna.Trial):
         self.trial = trial
-        self.metric = metric
-        self.order = 30  # after early stopping's bookkeeping
 
-    def __call__(self, env) -> None:
-        for data_name, metric, value, _ in env.evaluation_result_list:
-            if data_name == "valid" and metric == self.metric:
-                self.trial.report(value, step=env.iteration)
-                if self.trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at round {env.iteration}")
-                return
+    def __call__(self, iteration: int, score: float) -> None:
+        self.trial.report(score, step=iteration)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at round {iteration}")
+
+
+def make_folds(train: pd.DataFrame, valid: pd.DataFrame | None, training: Training) -> list[Fold]:
+    """One fold (train, valid) with a validation cutoff; else k folds over `train` by customer."""
+    if valid is not None:
+        return [Fold(train, valid)]
+    return [
+        Fold(train.iloc[fit], train.iloc[held])
+        for fit, held in customer_folds(train, training.cv_folds, training.seed)
+    ]
 
 
 def search_space(trial: optuna.Trial, training: Training) -> dict:
@@ -90,14 +100,17 @@ def open_study(storage_dir: Path, key: str, training: Training) -> tuple[optuna.
 
 def tune(
     train: pd.DataFrame,
-    valid: pd.DataFrame,
+    valid: pd.DataFrame | None,
     spec: FeatureSpec,
     training: Training,
     storage_dir: Path,
     key: str,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> TuningResult:
-    """Run (or resume) the search until `training.trials` trials have finished."""
+    """Run (or resume) the search until `training.trials` trials have finished.
+
+    `valid=None` scores each trial by k-fold cross-validation over `train` (`training.cv_folds`).
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, path = open_study(storage_dir, key, training)
     done = sum(1 for trial in study.trials if trial.state in FINISHED)
@@ -105,16 +118,16 @@ def tune(
     if done:
         log.info("resuming study %s: %d trial(s) already finished", key, done)
     fixed = base_params(training.seed, training.num_threads, training.objective)
+    folds = make_folds(train, valid, training)
 
     def objective(trial: optuna.Trial) -> float:
-        result = train_booster(
-            train,
-            valid,
+        result = train_folds(
+            folds,
             spec,
             {**fixed, **search_space(trial, training)},
             num_boost_round=training.max_boost_rounds,
             early_stopping_rounds=training.early_stopping_rounds,
-            callbacks=[PruningCallback(trial, fixed["metric"])],
+            on_round=PruningReporter(trial),
         )
         trial.set_user_attr("best_iteration", result.best_iteration)
         return result.valid_score

@@ -31,8 +31,8 @@ from models.evaluation import (
 from models.reference import build_reference
 from models.spec import FeatureSpec, feature_names
 from models.split import MatrixSplit, split_matrix
-from models.training import train_booster
-from models.tuning import TuningResult, tune
+from models.training import train_booster, train_folds
+from models.tuning import TuningResult, make_folds, tune
 
 log = logging.getLogger(__name__)
 
@@ -97,35 +97,55 @@ def fit_model(
     code_version: str = "",
     on_trial=None,
 ) -> FittedModel:
-    """Tune on validation, refit with the same function, calibrate on validation."""
+    """Tune, refit with the same training function, calibrate on held-out scores.
+
+    Time split: tune, stop early and calibrate on the validation cutoff. Single snapshot: tune
+    by k-fold cross-validation over every non-test row, fit the final booster on all of them
+    with the cross-validated round count, and calibrate on the out-of-fold scores.
+    """
     training = cfg.training
+    rows = split.fit_rows
     spec = FeatureSpec.from_frame(
-        split.train,
+        rows,
         config_fingerprint=cfg.fingerprint(),
         code_version=code_version,
     )
     # Scoring compares this to refuse a model built on other features.
     spec = replace(spec, extra={**spec.extra, "features_fingerprint": cfg.features_fingerprint()})
-    tuning = tune(split.train, split.valid, spec, training, study_dir, key, on_trial=on_trial)
-    # Same function, same data, same seed as the best trial: the same trees.
-    final = train_booster(
-        split.train,
-        split.valid,
+    valid = None if split.cross_validated else split.valid
+    tuning = tune(rows, valid, spec, training, study_dir, key, on_trial=on_trial)
+    # Same function, same folds, same seed as the best trial: the same trees and round count.
+    folds = make_folds(rows, valid, training)
+    held_out = train_folds(
+        folds,
         spec,
         tuning.params,
         num_boost_round=training.max_boost_rounds,
         early_stopping_rounds=training.early_stopping_rounds,
     )
-    valid_raw = final.booster.predict(spec.to_matrix(split.valid), raw_score=True)
+    if split.cross_validated:
+        # No slice is set aside: the model learns from every row, for the CV round count.
+        final = train_booster(
+            rows,
+            None,
+            spec,
+            tuning.params,
+            num_boost_round=held_out.best_iteration,
+            early_stopping_rounds=training.early_stopping_rounds,
+        ).booster
+    else:
+        final = held_out.booster
+    # Out-of-fold scores (cross-fitted) or the validation cutoff's scores: never fitted rows.
     calibrator = fit_calibrator(
-        valid_raw, split.valid["churned"].to_numpy(), training.calibration, training.seed
+        np.concatenate(held_out.valid_raw),
+        np.concatenate([fold.valid["churned"].to_numpy() for fold in folds]),
+        training.calibration,
+        training.seed,
     )
-    train_scores = calibrator.apply(
-        final.booster.predict(spec.to_matrix(split.train), raw_score=True)
-    )
-    reference = build_reference(split.train, spec, train_scores)
-    bundle = ModelBundle(final.booster, calibrator, spec, reference)
-    return FittedModel(bundle, tuning, final.best_iteration)
+    train_scores = calibrator.apply(final.predict(spec.to_matrix(rows), raw_score=True))
+    reference = build_reference(rows, spec, train_scores)
+    bundle = ModelBundle(final, calibrator, spec, reference)
+    return FittedModel(bundle, tuning, held_out.best_iteration)
 
 
 def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> dict:
@@ -140,8 +160,9 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> dic
         "model_uncalibrated": classification_metrics(label, 1.0 / (1.0 + np.exp(-raw))),
         "calibrator": bundle.calibrator.method,
     }
-    columns = baseline_columns(split.train, cfg.training.baseline_features)
-    baseline = fit_baseline(split.train, columns, cfg.training.seed)
+    # The baseline learns from the same rows as the model.
+    columns = baseline_columns(split.fit_rows, cfg.training.baseline_features)
+    baseline = fit_baseline(split.fit_rows, columns, cfg.training.seed)
     if baseline is not None:
         report["baseline"] = {
             "kind": "logistic regression",
@@ -272,6 +293,11 @@ def train_on_matrix(
                 "config_fingerprint": cfg.fingerprint(),
                 "data_hash": fingerprint["hash"],
                 "split_method": split.method,
+                "validation": (
+                    f"stratified {training.cv_folds}-fold cross-validation"
+                    if split.cross_validated
+                    else "validation cutoff"
+                ),
             }
         )
         mlflow.log_params(registry.flatten(cfg.model_dump(mode="json")))

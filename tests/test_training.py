@@ -197,3 +197,95 @@ def test_training_config_has_bounded_defaults() -> None:
     training = Training()
     assert training.max_leaves <= 63 and training.max_boost_rounds <= 1000
     assert training.num_threads == 1
+
+
+# ---------- single snapshot: k-fold cross-validation instead of a validation slice ----------
+
+
+@pytest.fixture(scope="module")
+def snapshot_split():
+    frame = synthetic_matrix(customers=1200, cutoffs=1, seed=5, split_column=True)
+    return split_matrix(frame, seed=1)
+
+
+def test_customer_folds_are_disjoint_stratified_and_cover_every_row(snapshot_split) -> None:
+    from models.split import customer_folds
+
+    rows = snapshot_split.fit_rows
+    folds = customer_folds(rows, 5, seed=3)
+    held = np.concatenate([h for _fit, h in folds])
+    assert sorted(held) == list(range(len(rows)))
+    rate = rows["churned"].mean()
+    for fit, part in folds:
+        assert not set(rows["customer_id"].iloc[fit]) & set(rows["customer_id"].iloc[part])
+        assert len(fit) + len(part) == len(rows)
+        assert rows["churned"].iloc[part].mean() == pytest.approx(rate, abs=0.02)
+    assert [h.tolist() for _f, h in customer_folds(rows, 5, seed=3)] == [
+        h.tolist() for _f, h in folds
+    ]
+
+
+def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
+    snapshot_split, tmp_path, monkeypatch
+) -> None:
+    import pandas as pd
+
+    import models.training as training_module
+    import pipelines.train as train_module
+    from models.training import train_folds
+    from models.tuning import make_folds
+
+    split = snapshot_split
+    assert split.cross_validated and split.method == "given_split"
+    test_ids = set(split.test["customer_id"])
+    fit_rows = split.fit_rows
+    assert len(fit_rows) == len(split.train) + len(split.valid)
+
+    seen: list[pd.DataFrame] = []
+    real_dataset = training_module.lgb_dataset
+
+    def recording_dataset(frame, spec, reference=None):
+        seen.append(frame)
+        return real_dataset(frame, spec, reference)
+
+    calibrated: dict = {}
+    real_calibrator = train_module.fit_calibrator
+
+    def recording_calibrator(raw, label, method, seed):
+        calibrated.update(raw=np.asarray(raw), label=np.asarray(label))
+        return real_calibrator(raw, label, method, seed)
+
+    monkeypatch.setattr(training_module, "lgb_dataset", recording_dataset)
+    monkeypatch.setattr(train_module, "fit_calibrator", recording_calibrator)
+    cfg = small_config(trials=2)
+    fitted = fit_model(split, cfg, tmp_path, "snapshot")
+
+    # No LightGBM dataset (fitted or held out, in any trial or the final fit) holds a test row.
+    assert seen and all(not set(frame["customer_id"]) & test_ids for frame in seen)
+    # The final booster learned from every non-test row, for the cross-validated round count.
+    assert any(len(frame) == len(fit_rows) for frame in seen)
+    assert fitted.bundle.booster.num_trees() == fitted.best_iteration
+    # The calibrator saw one out-of-fold score per non-test row: the CV boosters' held-out scores.
+    training = cfg.training
+    folds = make_folds(fit_rows, None, training)
+    assert len(folds) == training.cv_folds
+    monkeypatch.setattr(training_module, "lgb_dataset", real_dataset)
+    cross = train_folds(
+        folds,
+        fitted.bundle.spec,
+        fitted.tuning.params,
+        num_boost_round=training.max_boost_rounds,
+        early_stopping_rounds=training.early_stopping_rounds,
+    )
+    assert cross.best_iteration == fitted.best_iteration
+    assert len(calibrated["raw"]) == len(fit_rows)
+    np.testing.assert_array_equal(calibrated["raw"], np.concatenate(cross.valid_raw))
+    np.testing.assert_array_equal(
+        calibrated["label"], np.concatenate([fold.valid["churned"].to_numpy() for fold in folds])
+    )
+    # Out-of-fold, not in-sample: the final booster's own scores on those rows differ.
+    in_sample = fitted.bundle.raw_score(pd.concat([fold.valid for fold in folds]))
+    assert np.abs(in_sample - calibrated["raw"]).max() > 0.05
+    # And the model still learns the planted signal on the untouched test rows.
+    auc = roc_auc_score(split.test["churned"], fitted.bundle.predict_proba(split.test))
+    assert auc > 0.7
