@@ -108,8 +108,11 @@ def run_child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     matrix = _build(args.child, Path(args.data), cfg, cutoffs)
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     # ru_maxrss is in KiB on Linux: the high-water mark of this process alone.
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = usage.ru_maxrss / 1024
+    # CPU time (imports included) tells how much work was done when other jobs share the cores.
+    cpu_seconds = usage.ru_utime + usage.ru_stime
     built = sorted(pd.Timestamp(c) for c in matrix["cutoff"].unique())
     sample = matrix[matrix["customer_id"].isin(spec["sample"])]
     sample.to_parquet(Path(args.out).with_suffix(".sample.parquet"), index=False)
@@ -117,6 +120,7 @@ def run_child(args: argparse.Namespace) -> None:
         "engine": args.child,
         "seconds": seconds,
         "peak_rss_mb": peak_mb,
+        "cpu_seconds": cpu_seconds,
         "rows": len(matrix),
         "columns": list(matrix.columns),
         "cutoffs": [c.isoformat() for c in built],
@@ -207,10 +211,28 @@ def summarise(args: argparse.Namespace, events: int, results: dict, equality: di
         "machine": {
             "cpus": os.cpu_count(),
             "load_average_at_start": args.load_at_start,
+            "load_average_at_end": os.getloadavg(),
             "python": platform.python_version(),
             "pandas": pd.__version__,
             "duckdb": duckdb.__version__,
         },
+    }
+
+
+def single_engine_record(args: argparse.Namespace, events: int, results: dict) -> dict:
+    """The JSON record of a run of one engine alone (no ratios, no comparison)."""
+    for r in results.values():
+        r["events_per_second"] = events / r["seconds"]
+        r.pop("checksums", None)
+        r.pop("columns", None)
+    return {
+        "benchmark": "features",
+        "command": " ".join(["python -m benchmarks.features", *args.argv]),
+        "data": str(args.data),
+        "events": events,
+        "results": results,
+        "load_average_at_start": args.load_at_start,
+        "load_average_at_end": os.getloadavg(),
     }
 
 
@@ -220,13 +242,14 @@ def render(record: dict) -> Table:
         title=f"Features, {len(record['cutoffs'])} cutoffs, {record['customers']:,} customers, "
         f"{record['events']:,} events ({record['rows']:,} matrix rows)"
     )
-    for column in ("engine", "wall s", "peak RSS MB", "events/s"):
+    for column in ("engine", "wall s", "CPU s", "peak RSS MB", "events/s"):
         table.add_column(column, justify="right" if column != "engine" else "left")
     for name, r in record["results"].items():
         label = "DuckDB (build_training_matrix)" if name == "duckdb" else "pandas reference"
         table.add_row(
             label,
             f"{r['seconds']:.1f}",
+            f"{r['cpu_seconds']:.1f}",
             f"{r['peak_rss_mb']:,.0f}",
             f"{r['events_per_second']:,.0f}",
         )
@@ -234,6 +257,7 @@ def render(record: dict) -> Table:
     table.add_row(
         "ratio (target)",
         f"{record['speedup']:.1f}x faster (>= {t['speedup_at_least']:.0f}x)",
+        "",
         f"{record['memory_ratio']:.2f} (<= {t['memory_ratio_at_most']})",
         "",
     )
@@ -262,7 +286,15 @@ def run(args: argparse.Namespace) -> Path:
     spec = work / "spec.json"
     spec.write_text(json.dumps({"cutoffs": [c.isoformat() for c in cutoffs], "sample": sample}))
     args.load_at_start = os.getloadavg()
-    results = {e: _spawn(e, args, spec, work / f"{e}.json") for e in ENGINES}
+    engines = [e for e in ENGINES if e in args.engines.split(",")]
+    results = {e: _spawn(e, args, spec, work / f"{e}.json") for e in engines}
+    events = count_events(args.data)
+    if len(results) < len(ENGINES):
+        record = single_engine_record(args, events, results)
+        path = out_dir / f"features-{'-'.join(engines)}-only.json"
+        path.write_text(json.dumps(record, indent=2))
+        Console().print(record)
+        return path
     equality = compare_samples(work)
     equality["customers_sampled"] = len(sample)
     equality["checksums_equal"] = compare_checksums(
@@ -272,7 +304,7 @@ def run(args: argparse.Namespace) -> Path:
         results["pandas"]["rows"],
         results["pandas"]["columns"],
     )
-    record = summarise(args, count_events(args.data), results, equality)
+    record = summarise(args, events, results, equality)
     path = out_dir / "features.json"
     path.write_text(json.dumps(record, indent=2))
     Console().print(render(record))
@@ -286,6 +318,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cutoffs", type=int, default=CUTOFFS)
     parser.add_argument("--sample", type=int, default=2000, help="customers compared")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="comma-separated subset of duckdb,pandas (one engine: no comparison)",
+    )
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--var", type=Path, default=ROOT / "var")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
