@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from features.config import Config
-from features.errors import DataContractError
+from features.errors import ChurnError, DataContractError
 from models.bundle import ModelBundle
 from models.calibration import fit_calibrator
 from models.evaluation import (
@@ -444,6 +444,24 @@ def evaluation_rows(matrix: pd.DataFrame) -> pd.DataFrame:
     return labelled
 
 
+def ground_truth_metrics(data: Path, rows: pd.DataFrame, cfg: Config) -> dict:
+    """Metrics of the synthetic world's true churn probabilities on the same rows: the ceiling
+    a model can approach (the generator saves them in `truth/`)."""
+    from features.synth import true_churn_probability
+
+    truth = true_churn_probability(
+        data, sorted(rows["cutoff"].unique()), cfg.snapshots.horizon_days
+    )
+    joined = rows[["customer_id", "cutoff", "churned"]].merge(
+        truth, on=["customer_id", "cutoff"], how="left", validate="one_to_one"
+    )
+    if joined["true_probability"].isna().any():
+        raise ChurnError("truth/ does not cover every evaluated customer; regenerate the world")
+    return classification_metrics(
+        joined["churned"].to_numpy(), joined["true_probability"].to_numpy()
+    )
+
+
 def run_evaluate(
     data: Path,
     cfg: Config,
@@ -475,6 +493,8 @@ def run_evaluate(
         "metrics": classification_metrics(label, bundle.predict_proba(rows)),
         "leakage_flags": leakage_flags(rows, bundle.spec.names, cfg.training.leakage_auc),
     }
+    if (Path(data) / "truth").is_dir():
+        result["ground_truth"] = ground_truth_metrics(Path(data), rows, cfg)
     if bundle.spec.config_fingerprint and bundle.spec.config_fingerprint != cfg.fingerprint():
         log.warning(
             "the model was trained with a different config (fingerprint %s, now %s)",
