@@ -383,7 +383,7 @@ def test_configs_name_what_the_imports_contain(imported: dict[str, Path]) -> Non
             assert cfg.scoring.value.column in columns
     bigml_attributes = set(pq.read_schema(imported["bigml"] / "customers.parquet").names)
     profile = set(load_config(CONFIGS / "bigml.yaml").features.profile_columns)
-    assert bigml_attributes - profile == {"customer_id", "signup_at", "total_charge"}
+    assert bigml_attributes - profile == {"customer_id", "signup_at"}
 
 
 @needs_data
