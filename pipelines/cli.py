@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
@@ -80,7 +80,9 @@ def _config(path: Path | None):
 def data_synth(
     customers: Annotated[int, typer.Option(min=10, help="Number of customers to simulate.")],
     out: Annotated[Path, typer.Option(help="Output folder (replaced atomically).")],
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives identical files.")] = 1,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives identical files.")
+    ] = 1,
 ) -> None:
     """Simulate a believable customer world with planted churn signals and its ground truth."""
     from features.synth import write_world
@@ -89,7 +91,7 @@ def data_synth(
     console.print(summary)
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     cdnow = "cdnow"
     bigml = "bigml"
     eventsim = "eventsim"
