@@ -175,6 +175,17 @@ def _quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def _use_model_store(var_dir: Path) -> None:
+    """Point mlflow tracking and registry at the store under `var_dir` (or MLFLOW_TRACKING_URI)."""
+    import mlflow
+
+    from models.registry import tracking_uri
+
+    _quiet_mlflow()
+    mlflow.set_tracking_uri(tracking_uri(var_dir))
+    mlflow.set_registry_uri(tracking_uri(var_dir))
+
+
 @app.command()
 @friendly_errors
 def train(
@@ -259,15 +270,10 @@ def score(
     var_dir: VarDirOption = Path("var"),
 ) -> None:
     """Score every active customer: calibrated risk, reason codes, value and tiers (atomic)."""
-    import mlflow
-
-    from models.registry import tracking_uri
     from pipelines.score import run_score
 
-    _quiet_mlflow()
     cfg = _config(config)
-    mlflow.set_tracking_uri(tracking_uri(var_dir))
-    mlflow.set_registry_uri(tracking_uri(var_dir))
+    _use_model_store(var_dir)
     result = run_score(data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift)
     manifest = result.manifest
     tiers = ", ".join(
@@ -309,14 +315,9 @@ def report(
     var_dir: VarDirOption = Path("var"),
 ) -> None:
     """Write the HTML report of churn drivers, tiers and retention, and log it with the model."""
-    import mlflow
-
-    from models.registry import tracking_uri
     from pipelines.report import run_report
 
-    _quiet_mlflow()
     cfg = _config(config)
-    mlflow.set_tracking_uri(tracking_uri(var_dir))
-    mlflow.set_registry_uri(tracking_uri(var_dir))
+    _use_model_store(var_dir)
     path = run_report(scores, out, cfg, model=model, data=data)
     console.print(f"report:  {path.resolve()}", highlight=False, soft_wrap=True)

@@ -8,21 +8,11 @@ from hypothesis import strategies as st
 
 from features.config import load_config
 from features.matrix import build_matrix, feature_columns
+from features.synth.spec import EVENT_NAMES as SYNTH_EVENT_NAMES
 from tests.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
 
 CFG = load_config()
-EVENT_NAMES = [
-    "login",
-    "page_view",
-    "faq_view",
-    "cancel_page_view",
-    "support_call",
-    "support_chat",
-    "email_sent",
-    "email_open",
-    "payment",
-    "subscription_cancelled",
-]
+EVENT_NAMES = [n for n in SYNTH_EVENT_NAMES if n != "email_click"]
 CUSTOMERS = customers_frame(
     [
         ("a", "2023-01-01", "basic", "DE", 10.0),
