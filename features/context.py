@@ -102,14 +102,19 @@ class FeatureContext:
         return age.min().cast("float64") / SECONDS_PER_DAY
 
     def active_days(self, first_day: int, last_day: int) -> ibis.Value | None:
-        """Distinct days with activity in `[cutoff - last_day, cutoff - first_day)`."""
+        """Distinct days with activity in `[cutoff - last_day, cutoff - first_day)`; a reduction
+        over `activity_days`, so all active-day builders share one distinct pass."""
         if not self.names("activity"):
             return None
-        events = self.events
-        # Day 0 is the 24 hours before the cutoff; with midnight cutoffs these are calendar days.
-        day = (events.age_s - 1) // SECONDS_PER_DAY
-        in_range = self.is_signal("activity") & (day >= first_day) & (day < last_day)
-        return ibis.cases((in_range, day), else_=None).nunique().cast("float64")
+        day = self.activity_days.day
+        return ((day >= first_day) & (day < last_day)).sum().cast("float64")
+
+    @cached_property
+    def activity_days(self) -> ibis.Table:
+        """One row per customer and day with activity; day 0 is the 24 hours before the cutoff
+        (with midnight cutoffs, calendar days)."""
+        events = self.events.filter(self.is_signal("activity"))
+        return events.select("customer_id", day=(events.age_s - 1) // SECONDS_PER_DAY).distinct()
 
     @cached_property
     def web_sequences(self) -> ibis.Table:

@@ -26,7 +26,7 @@ FAMILY_MODULES = (
 )
 
 # Where a builder's reduction runs: see `features.context.FeatureContext`.
-Source = Literal["events", "web_sequences", "emails", "customers"]
+Source = Literal["events", "activity_days", "web_sequences", "emails", "customers"]
 
 
 @dataclass(frozen=True)

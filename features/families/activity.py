@@ -14,25 +14,41 @@ def days_since_last_activity(ctx: FeatureContext) -> ibis.Value | None:
     return ctx.days_since_last("activity")
 
 
-@register(family="activity", reason="was active on only {value:.0f} of the last 7 days")
+@register(
+    family="activity",
+    reason="was active on only {value:.0f} of the last 7 days",
+    source="activity_days",
+)
 def active_days_7d(ctx: FeatureContext) -> ibis.Value | None:
     """Distinct days with activity among the 7 before the cutoff."""
     return ctx.active_days(0, 7)
 
 
-@register(family="activity", reason="was active on only {value:.0f} of the last 30 days")
+@register(
+    family="activity",
+    reason="was active on only {value:.0f} of the last 30 days",
+    source="activity_days",
+)
 def active_days_30d(ctx: FeatureContext) -> ibis.Value | None:
     """Distinct days with activity among the 30 before the cutoff."""
     return ctx.active_days(0, 30)
 
 
-@register(family="activity", reason="was active on only {value:.0f} of the last 90 days")
+@register(
+    family="activity",
+    reason="was active on only {value:.0f} of the last 90 days",
+    source="activity_days",
+)
 def active_days_90d(ctx: FeatureContext) -> ibis.Value | None:
     """Distinct days with activity among the 90 before the cutoff."""
     return ctx.active_days(0, 90)
 
 
-@register(family="activity", reason="is active on {value:+.0f} days a month against before")
+@register(
+    family="activity",
+    reason="active days a month changed by {value:+.0f} against the two months before",
+    source="activity_days",
+)
 def activity_trend_30d_vs_60d(ctx: FeatureContext) -> ibis.Value | None:
     """Active days in the last 30 days minus the monthly average of the 60 days before."""
     recent = ctx.active_days(0, 30)
