@@ -27,6 +27,7 @@ from models.evaluation import (
     classification_metrics,
     fit_baseline,
     leakage_flags,
+    precision_by_tier,
 )
 from models.reference import build_reference
 from models.spec import FeatureSpec, feature_names
@@ -153,10 +154,12 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> dic
     test = split.test
     label = test["churned"].to_numpy()
     raw = bundle.raw_score(test)
+    probability = bundle.predict_proba(test)
     report: dict = {
         "split": split.summary(),
         "ece_bins": "10 equal-frequency bins",
-        "model": classification_metrics(label, bundle.predict_proba(test)),
+        "model": classification_metrics(label, probability),
+        "risk_tiers": precision_by_tier(label, probability, cfg.scoring.tiers),
         "model_uncalibrated": classification_metrics(label, 1.0 / (1.0 + np.exp(-raw))),
         "calibrator": bundle.calibrator.method,
     }
@@ -217,6 +220,22 @@ def report_markdown(report: dict, importance: pd.DataFrame) -> str:
     ]
     for key in keys:
         lines.append(f"| {key} | " + " | ".join(f"{report[c][key]:.4f}" for c in columns) + " |")
+    if "risk_tiers" in report:
+        lines += [
+            "",
+            "Precision per risk tier (calibrated probability, the scoring job's thresholds):",
+            "",
+            "| risk tier | customers | churners | precision | mean predicted |",
+            "|---|---|---|---|---|",
+        ]
+        for row in report["risk_tiers"]:
+            precision, mean = (
+                "–" if row[key] is None else f"{row[key]:.4f}"
+                for key in ("precision", "mean_probability")
+            )
+            lines.append(
+                f"| {row['tier']} | {row['customers']} | {row['churners']} | {precision} | {mean} |"
+            )
     if "baseline" in report:
         lines += [
             "",
@@ -486,11 +505,13 @@ def run_evaluate(
     cutoff = as_of if as_of is not None else training_cutoffs(dataset, cfg)[-1]
     rows = evaluation_rows(build_matrix(dataset, cfg, [cutoff]))
     label = rows["churned"].to_numpy()
+    probability = bundle.predict_proba(rows)
     result = {
         "model": uri,
         "cutoff": f"{pd.Timestamp(cutoff):%Y-%m-%d}",
         "ece_bins": "10 equal-frequency bins",
-        "metrics": classification_metrics(label, bundle.predict_proba(rows)),
+        "metrics": classification_metrics(label, probability),
+        "risk_tiers": precision_by_tier(label, probability, cfg.scoring.tiers),
         "leakage_flags": leakage_flags(rows, bundle.spec.names, cfg.training.leakage_auc),
     }
     if (Path(data) / "truth").is_dir():

@@ -289,3 +289,40 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
     # And the model still learns the planted signal on the untouched test rows.
     auc = roc_auc_score(split.test["churned"], fitted.bundle.predict_proba(split.test))
     assert auc > 0.7
+
+
+def test_precision_per_risk_tier_on_hand_computed_numbers() -> None:
+    from features.config import Tiers
+    from models.evaluation import precision_by_tier
+
+    tiers = Tiers(high_expected_loss=10.0, medium_expected_loss=1.0, high_risk=0.3, medium_risk=0.1)
+    # Thresholds are "at or above": 0.3 is high and 0.1 is medium, 0.29 is medium.
+    probability = np.array([0.9, 0.5, 0.3, 0.29, 0.1, 0.05, 0.0])
+    label = np.array([1, 0, 1, 1, 0, 0, 0])
+    rows = precision_by_tier(label, probability, tiers)
+    assert [(r["tier"], r["customers"], r["churners"]) for r in rows] == [
+        ("high", 3, 2),
+        ("medium", 2, 1),
+        ("low", 2, 0),
+    ]
+    assert [r["precision"] for r in rows] == pytest.approx([2 / 3, 0.5, 0.0], abs=1e-6)
+    assert [r["mean_probability"] for r in rows] == pytest.approx(
+        [1.7 / 3, 0.39 / 2, 0.05 / 2], abs=1e-6
+    )
+    # An empty tier reports None, not NaN, so the JSON report stays valid.
+    strict = tiers.model_copy(update={"high_risk": 0.95})
+    high = precision_by_tier(label, probability, strict)[0]
+    assert (high["customers"], high["precision"], high["mean_probability"]) == (0, None, None)
+
+
+def test_evaluation_reports_precision_per_risk_tier(split, fitted) -> None:
+    from pipelines.train import feature_importance, report_markdown
+
+    report = evaluate_bundle(fitted.bundle, split, small_config())
+    tiers = report["risk_tiers"]
+    assert [row["tier"] for row in tiers] == ["high", "medium", "low"]
+    assert sum(row["customers"] for row in tiers) == len(split.test)
+    assert sum(row["churners"] for row in tiers) == report["model"]["churners"]
+    markdown = report_markdown(report, feature_importance(fitted.bundle))
+    high = tiers[0]
+    assert f"| high | {high['customers']} | {high['churners']} |" in markdown
