@@ -18,6 +18,7 @@ from features.context import FeatureContext
 from features.dataset import Dataset
 from features.registry import FeatureBuilder, available_builders
 from features.snapshots import (
+    as_utc,
     build_snapshot,
     count_snapshot,
     observed_until,
@@ -80,11 +81,13 @@ def _fill_and_type(
 
 def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp]) -> pd.DataFrame:
     """Snapshots and features for each cutoff, rows sorted by cutoff then customer_id."""
+    if not cutoffs:
+        raise ValueError("build_matrix needs at least one cutoff")
     until = observed_until(dataset, cfg)
     frames = []
     for cutoff in cutoffs:
         started = time.perf_counter()
-        cutoff = pd.Timestamp(cutoff)
+        cutoff = as_utc(cutoff)
         snapshot = build_snapshot(dataset, cfg, cutoff, until)
         log.info(count_snapshot(dataset, snapshot, cutoff).describe())
         table, fills = feature_table(dataset, cfg, cutoff, snapshot)
