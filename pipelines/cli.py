@@ -123,6 +123,13 @@ def validate(data: DataOption, config: ConfigOption = None) -> None:
     console.print(report.summary_table())
 
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
+        "default: the champion of training.model_name."
+    ),
+]
 AsOfOption = Annotated[
     datetime | None,
     typer.Option(
@@ -220,13 +227,7 @@ def train(
 def evaluate(
     data: DataOption,
     config: ConfigOption = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
-            "default: the champion of training.model_name."
-        ),
-    ] = None,
+    model: ModelOption = None,
     as_of: AsOfOption = None,
     var_dir: VarDirOption = Path("var"),
 ) -> None:
@@ -257,13 +258,7 @@ def score(
     ],
     out: Annotated[Path, typer.Option(help="Output folder; scores go to OUT/scores/as_of=DATE/.")],
     config: ConfigOption = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
-            "default: the champion of training.model_name."
-        ),
-    ] = None,
+    model: ModelOption = None,
     allow_drift: Annotated[
         bool, typer.Option("--allow-drift", help="Score even when PSI exceeds the fail level.")
     ] = False,
