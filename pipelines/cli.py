@@ -140,6 +140,19 @@ AsOfOption = Annotated[
 ]
 
 
+class EngineName(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOption = Annotated[
+    EngineName, typer.Option("--engine", help="Query engine: embedded DuckDB or a Spark session.")
+]
+SparkMasterOption = Annotated[
+    str, typer.Option("--spark-master", help="Spark master URL for --engine spark.")
+]
+
+
 @app.command()
 @friendly_errors
 def features(
@@ -147,15 +160,16 @@ def features(
     out: Annotated[Path, typer.Option(help="Parquet file for the matrix (written atomically).")],
     config: ConfigOption = None,
     as_of: AsOfOption = None,
+    engine: EngineOption = EngineName.duckdb,
+    spark_master: SparkMasterOption = "local[*]",
 ) -> None:
     """Build the point-in-time feature matrix: every training cutoff, or one --as-of date."""
     from features.atomic import atomic_file
-    from features.dataset import open_dataset
     from features.matrix import build_matrix, build_training_matrix
-    from features.validation import validate_dataset
+    from features.validated import open_validated
 
     cfg = _config(config)
-    dataset = validate_dataset(open_dataset(data), cfg).dataset
+    dataset = open_validated(data, cfg, engine.value, spark_master)
     if as_of is None:
         matrix = build_training_matrix(dataset, cfg)
     else:
@@ -263,13 +277,24 @@ def score(
         bool, typer.Option("--allow-drift", help="Score even when PSI exceeds the fail level.")
     ] = False,
     var_dir: VarDirOption = Path("var"),
+    engine: EngineOption = EngineName.duckdb,
+    spark_master: SparkMasterOption = "local[*]",
 ) -> None:
     """Score every active customer: calibrated risk, reason codes, value and tiers (atomic)."""
     from pipelines.score import run_score
 
     cfg = _config(config)
     _use_model_store(var_dir)
-    result = run_score(data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift)
+    result = run_score(
+        data,
+        cfg,
+        pd.Timestamp(as_of, tz="UTC"),
+        out,
+        model,
+        allow_drift,
+        engine=engine.value,
+        spark_master=spark_master,
+    )
     manifest = result.manifest
     tiers = ", ".join(
         f"{tier} {counts['customers']:,} ({counts['revenue_at_risk']:,.0f} at risk)"

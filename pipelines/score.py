@@ -430,6 +430,8 @@ def run_score(
     model: str | None = None,
     allow_drift: bool = False,
     sample_rows: int = 0,
+    engine: str = "duckdb",
+    spark_master: str = "local[*]",
 ) -> ScoreOutputs:
     """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically."""
     started = time.perf_counter()
@@ -439,7 +441,15 @@ def run_score(
     timings["model"] = time.perf_counter() - started
 
     began = time.perf_counter()
-    matrix, active = build_features(Path(data), cfg, as_of)
+    if engine == "duckdb":
+        matrix, active = build_features(Path(data), cfg, as_of)
+    else:
+        from features.matrix import build_matrix
+        from features.validated import open_validated
+
+        dataset = open_validated(data, cfg, engine, spark_master)
+        matrix = build_matrix(dataset, cfg, [as_of])
+        active = active_customers(dataset, cfg, as_of)
     timings["features"] = time.perf_counter() - began
     return score_day(
         matrix, active, resolved, cfg, as_of, out, allow_drift, str(data), timings, sample_rows
