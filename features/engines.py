@@ -7,7 +7,9 @@ connection differs. Spark is optional (`pip install -e '.[spark]'`, Java 17).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 from typing import Literal
 
 import duckdb
@@ -36,6 +38,10 @@ def spark_session(master: str = "local[*]"):
         raise EngineError(
             "--engine spark needs Java 17 on PATH (e.g. apt-get install openjdk-17-jre)"
         )
+    if master.startswith("local"):
+        # Local Python workers (mapInPandas) must run this interpreter, not whatever `python3`
+        # is on PATH (pyspark reads only the variable); on a cluster the cluster decides.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(master)
         .appName("churn")

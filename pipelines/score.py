@@ -196,7 +196,7 @@ def explain_matrix(
     return exact_contributions(bundle.booster, matrix, trees, threads)[0]
 
 
-def score_chunk(
+def score_and_explain(
     chunk: pd.DataFrame,
     bundle: ModelBundle,
     book: ReasonBook,
@@ -204,10 +204,14 @@ def score_chunk(
     cfg: Config,
     model_version: str,
     threads: int,
-    timings: dict[str, float],
+    timings: dict[str, float] | None = None,
     trees: list[TreeSplits] | None = None,
 ) -> pd.DataFrame:
-    """The scores table rows for one chunk of the feature matrix."""
+    """The scores table rows for one chunk of the feature matrix (pure: features in, rows out).
+
+    The one scoring function of both engines: the local chunk loop and Spark's `mapInPandas`.
+    """
+    timings = timings if timings is not None else new_timings()
     began = time.perf_counter()
     matrix = bundle.spec.to_matrix(chunk)
     raw = bundle.booster.predict(matrix, raw_score=True, num_threads=threads)
@@ -368,8 +372,12 @@ def score_frame(
     staging: Path,
     allow_drift: bool,
     timings: dict[str, float],
+    spark_features=None,
 ) -> dict:
-    """Score the matrix chunk by chunk into `staging`; return tiers and drift for the manifest."""
+    """Score the matrix chunk by chunk into `staging`; return tiers and drift for the manifest.
+
+    With `spark_features` (the same matrix as a Spark DataFrame) scoring runs on Spark instead.
+    """
     from features.matrix import feature_columns
 
     bundle = resolved.bundle
@@ -391,11 +399,20 @@ def score_frame(
         enforce(early, allow_drift)  # fail before spending time on predictions
     timings["drift"] += time.perf_counter() - began
 
-    tiers: dict = {}
-    for number, chunk in enumerate(chunks(matrix, scoring.chunk_customers)):
-        rows = score_chunk(
-            chunk, bundle, book, value_source, cfg, resolved.version, threads, timings, trees
+    if spark_features is not None:
+        began = time.perf_counter()
+        scored = spark_scores(spark_features, resolved, book, value_source, cfg)
+        timings["predict"] += time.perf_counter() - began  # predict and explain, on Spark
+        parts = chunks(scored, scoring.chunk_customers)
+    else:
+        parts = (
+            score_and_explain(
+                chunk, bundle, book, value_source, cfg, resolved.version, threads, timings, trees
+            )
+            for chunk in chunks(matrix, scoring.chunk_customers)
         )
+    tiers: dict = {}
+    for number, rows in enumerate(parts):
         drift.add_scores(rows["churn_probability"].to_numpy())
         tiers = add_tiers(tiers, tier_summary(rows))
         began = time.perf_counter()
@@ -409,6 +426,13 @@ def score_frame(
     enforce(summary, allow_drift)
     summary["allowed"] = bool(summary["failed"]) and allow_drift
     return {"tiers": tiers, "drift": summary, "threads": threads}
+
+
+def spark_scores(frame, resolved: ResolvedModel, book, value_source, cfg: Config) -> pd.DataFrame:
+    """Score a Spark DataFrame of features with `score_and_explain`, collected by customer_id."""
+    from pipelines.spark_scoring import score_on_spark
+
+    return score_on_spark(frame, resolved.bundle, book, value_source, cfg, resolved.version)
 
 
 def utc_day(as_of: pd.Timestamp) -> pd.Timestamp:
@@ -441,18 +465,26 @@ def run_score(
     timings["model"] = time.perf_counter() - started
 
     began = time.perf_counter()
+    frame = None  # the matrix as a Spark DataFrame, with --engine spark
     if engine == "duckdb":
         matrix, active = build_features(Path(data), cfg, as_of)
     else:
-        from features.matrix import build_matrix
-        from features.validated import open_validated
+        from pipelines.spark_scoring import spark_features
 
-        dataset = open_validated(data, cfg, engine, spark_master)
-        matrix = build_matrix(dataset, cfg, [as_of])
-        active = active_customers(dataset, cfg, as_of)
+        matrix, active, frame = spark_features(Path(data), cfg, as_of, spark_master)
     timings["features"] = time.perf_counter() - began
     return score_day(
-        matrix, active, resolved, cfg, as_of, out, allow_drift, str(data), timings, sample_rows
+        matrix,
+        active,
+        resolved,
+        cfg,
+        as_of,
+        out,
+        allow_drift,
+        str(data),
+        timings,
+        sample_rows,
+        frame,
     )
 
 
@@ -467,6 +499,7 @@ def score_day(
     source: str,
     timings: dict[str, float],
     sample_rows: int = 0,
+    spark_features=None,
 ) -> ScoreOutputs:
     """Check the day's matrix against the population and the model, then score and commit it."""
     from models.registry import git_commit
@@ -476,7 +509,7 @@ def score_day(
     check_spec(resolved.bundle, matrix, cfg, resolved.uri)
     folder = Path(out) / "scores" / f"as_of={as_of:%Y-%m-%d}"
     with atomic_directory(folder) as staging:
-        result = score_frame(matrix, resolved, cfg, staging, allow_drift, timings)
+        result = score_frame(matrix, resolved, cfg, staging, allow_drift, timings, spark_features)
         written = sum(pq.read_metadata(p).num_rows for p in staging.glob("part-*.parquet"))
         if written != len(matrix):
             raise ChurnError(f"internal: wrote {written} rows for {len(matrix)} customers")
