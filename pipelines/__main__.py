@@ -1,3 +1,6 @@
+"""`python -m pipelines` or `spark-submit pipelines/__main__.py`: the `churn` command."""
+
 from pipelines.cli import app
 
-app(prog_name="churn")
+if __name__ == "__main__":
+    app(prog_name="churn")
