@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +50,12 @@ def small_config():
     return cfg.model_copy(update={"training": training, "scoring": scoring})
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A 1500-customer world, a model trained on it in a temporary mlflow store, one scoring."""
+@contextmanager
+def trained_world(root: Path, customers: int, seed: int, cfg) -> Iterator[tuple[Path, str]]:
+    """A synthetic world and a model trained on it in a temporary mlflow store under `root`;
+    yields (data folder, model URI) with the store active until the block ends."""
     from pipelines.train import run_train
 
-    root = tmp_path_factory.mktemp("scoring")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -61,10 +63,17 @@ def world(tmp_path_factory):
 
         mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
         data = root / "world"
-        write_world(data, customers=1500, seed=11)
-        cfg = small_config()
+        write_world(data, customers=customers, seed=seed)
         trained = run_train(data, cfg, root / "var")
-        model = f"models:/{trained.model_name}/{trained.model_version}"
+        yield data, f"models:/{trained.model_name}/{trained.model_version}"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A 1500-customer world, a model trained on it in a temporary mlflow store, one scoring."""
+    root = tmp_path_factory.mktemp("scoring")
+    cfg = small_config()
+    with trained_world(root, customers=1500, seed=11, cfg=cfg) as (data, model):
         first = run_score(data, cfg, AS_OF, root / "out", model)
         yield {"root": root, "data": data, "cfg": cfg, "model": model, "first": first}
 

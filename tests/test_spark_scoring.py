@@ -2,46 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-from features.synth import write_world
 from pipelines.score import build_features, run_score
 from pipelines.spark_scoring import spark_features
-from tests.test_scoring import small_config
+from tests.test_scoring import read_day, small_config, trained_world
 
 pytestmark = pytest.mark.spark
 
 AS_OF = pd.Timestamp("2026-07-01", tz="UTC")
 
 
-def read_day(folder: Path) -> pd.DataFrame:
-    parts = sorted(folder.glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """An 800-customer world, a model trained on it, and one scoring per engine."""
-    from pipelines.train import run_train
-
     root = tmp_path_factory.mktemp("spark-scoring")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        import mlflow
-
-        mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-        data = root / "world"
-        write_world(data, customers=800, seed=5)
-        cfg = small_config()
-        cfg = cfg.model_copy(
-            update={"training": cfg.training.model_copy(update={"model_name": "churn-spark"})}
-        )
-        trained = run_train(data, cfg, root / "var")
-        model = f"models:/{trained.model_name}/{trained.model_version}"
+    cfg = small_config()
+    cfg = cfg.model_copy(
+        update={"training": cfg.training.model_copy(update={"model_name": "churn-spark"})}
+    )
+    with trained_world(root, customers=800, seed=5, cfg=cfg) as (data, model):
         local = run_score(data, cfg, AS_OF, root / "duckdb", model)
         spark = run_score(
             data, cfg, AS_OF, root / "spark", model, engine="spark", spark_master="local[2]"
