@@ -27,11 +27,11 @@ import pyarrow.dataset as pads
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.worlds import ROOT, ensure_world, world_name
 from features.config import Config, load_config
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("duckdb", "pandas")
 CUTOFFS = 6
 SPEED_TARGET = 5.0
@@ -43,26 +43,6 @@ def bench_config(config: Path | None, cutoffs: int) -> Config:
     """The default (or given) config with `snapshots.count` cutoffs."""
     cfg = load_config(config)
     return cfg.model_copy(update={"snapshots": cfg.snapshots.model_copy(update={"count": cutoffs})})
-
-
-def world_name(customers: int) -> str:
-    """Folder name of a benchmark world: world-1m, world-200k, world-500."""
-    if customers % 1_000_000 == 0:
-        return f"world-{customers // 1_000_000}m"
-    if customers % 1000 == 0:
-        return f"world-{customers // 1000}k"
-    return f"world-{customers}"
-
-
-def ensure_world(folder: Path, customers: int, seed: int) -> None:
-    """Write the synthetic world unless a complete one is already there."""
-    if (folder / "customers.parquet").is_file():
-        log.info("reusing the synthetic world in %s", folder)
-        return
-    from features.synth import write_world
-
-    log.info("writing a synthetic world of %s customers to %s", f"{customers:,}", folder)
-    write_world(folder, customers=customers, seed=seed, truth=False)
 
 
 def count_events(folder: Path) -> int:

@@ -19,7 +19,6 @@ import logging
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,39 +28,15 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.worlds import ROOT, churn, ensure_world, world_name
 from features.config import load_config
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
 TIME_TARGET_SECONDS = 15 * 60
 MEMORY_TARGET_GIB = 4.0
 SPEED_TARGET = 3.0
 EQUAL_TOLERANCE = 1e-6
-
-
-def world_name(customers: int) -> str:
-    """world-1m, world-200k, world-500."""
-    if customers % 1_000_000 == 0:
-        return f"world-{customers // 1_000_000}m"
-    if customers % 1000 == 0:
-        return f"world-{customers // 1000}k"
-    return f"world-{customers}"
-
-
-def churn(*args: str, env: dict | None = None) -> None:
-    """Run the `churn` CLI in a subprocess (its memory is not this process's)."""
-    command = [sys.executable, "-m", "pipelines", *args]
-    log.info("running %s", " ".join(command[2:]))
-    subprocess.run(command, check=True, cwd=ROOT, env=env)
-
-
-def ensure_world(folder: Path, customers: int, seed: int) -> None:
-    """Write the synthetic world unless one is already there."""
-    if (folder / "customers.parquet").is_file():
-        log.info("reusing the synthetic world in %s", folder)
-        return
-    churn("data", "synth", "--customers", str(customers), "--seed", str(seed), "--out", str(folder))
 
 
 def ensure_champion(bench: Path, config: Path | None, trials: int, env: dict) -> None:
