@@ -177,8 +177,8 @@ class Scoring(Section):
     # Exact TreeSHAP either way: "grouped" computes LightGBM's pred_contrib once per distinct
     # decision pattern of each tree (models.contributions), "native" once per row.
     explainer: Literal["grouped", "native"] = "grouped"
-    # DuckDB memory cap while validating and building the day's features (it spills beyond it);
-    # null leaves DuckDB's default of 80% of RAM.
+    # DuckDB memory cap while validating and building features, for `churn score` and
+    # `churn features` (it spills beyond it); null leaves DuckDB's default of 80% of RAM.
     duckdb_memory_limit: str | None = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     @field_validator("actions")

@@ -153,6 +153,30 @@ SparkMasterOption = Annotated[
 ]
 
 
+def _spark_conf(values: list[str] | None) -> dict[str, str]:
+    """`--spark-conf KEY=VALUE` options as a dict, refusing anything that is not a Spark key."""
+    conf = {}
+    for value in values or []:
+        key, sep, setting = value.partition("=")
+        if not sep or not key.startswith("spark.") or not setting:
+            raise typer.BadParameter(
+                f"{value!r}: expected KEY=VALUE with a Spark key, e.g. spark.driver.memory=8g",
+                param_hint="--spark-conf",
+            )
+        conf[key] = setting
+    return conf
+
+
+SparkConfOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spark-conf",
+        help="Spark setting KEY=VALUE for --engine spark, repeatable "
+        "(local defaults: spark.driver.memory=4g, spark.sql.shuffle.partitions=8).",
+    ),
+]
+
+
 @app.command()
 @friendly_errors
 def features(
@@ -162,18 +186,20 @@ def features(
     as_of: AsOfOption = None,
     engine: EngineOption = EngineName.duckdb,
     spark_master: SparkMasterOption = "local[*]",
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Build the point-in-time feature matrix: every training cutoff, or one --as-of date."""
     from features.atomic import atomic_file
     from features.matrix import build_matrix, build_training_matrix
-    from features.validated import open_validated
+    from features.validated import validated_dataset
 
     cfg = _config(config)
-    dataset = open_validated(data, cfg, engine.value, spark_master)
-    if as_of is None:
-        matrix = build_training_matrix(dataset, cfg)
-    else:
-        matrix = build_matrix(dataset, cfg, [pd.Timestamp(as_of, tz="UTC")])
+    conf = _spark_conf(spark_conf)
+    with validated_dataset(data, cfg, engine.value, spark_master, conf) as dataset:
+        if as_of is None:
+            matrix = build_training_matrix(dataset, cfg)
+        else:
+            matrix = build_matrix(dataset, cfg, [pd.Timestamp(as_of, tz="UTC")])
     with atomic_file(out) as staging:
         matrix.to_parquet(staging, index=False)
     console.print(f"{len(matrix):,} rows x {matrix.shape[1]} columns written to {out}")
@@ -279,6 +305,7 @@ def score(
     var_dir: VarDirOption = Path("var"),
     engine: EngineOption = EngineName.duckdb,
     spark_master: SparkMasterOption = "local[*]",
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Score every active customer: calibrated risk, reason codes, value and tiers (atomic)."""
     from pipelines.score import run_score
@@ -294,6 +321,7 @@ def score(
         allow_drift,
         engine=engine.value,
         spark_master=spark_master,
+        spark_conf=_spark_conf(spark_conf),
     )
     manifest = result.manifest
     tiers = ", ".join(

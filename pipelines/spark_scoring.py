@@ -43,23 +43,23 @@ def typed(frame: pd.DataFrame, as_of: pd.Timestamp, fills: dict, cfg: Config) ->
 
 
 def spark_features(
-    data: Path, cfg: Config, as_of: pd.Timestamp, master: str
+    data: Path, cfg: Config, as_of: pd.Timestamp, master: str, conf: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, int, SparkFeatures]:
     """The validated day's features on Spark: pandas matrix, active customers, Spark DataFrame."""
     from pyspark.sql import SparkSession
 
     from features.matrix import feature_table
     from features.snapshots import build_snapshot, observed_until
-    from features.validated import open_validated
+    from features.validated import validated_dataset
     from pipelines.score import active_customers
 
-    dataset = open_validated(data, cfg, "spark", master)
-    snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
-    table, fills = feature_table(dataset, cfg, as_of, snapshot)
-    frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()
-    # The driver still reads the matrix once for the population, spec and drift checks.
-    matrix = typed(frame.orderBy("customer_id").toArrow().to_pandas(), as_of, fills, cfg)
-    return matrix, active_customers(dataset, cfg, as_of), SparkFeatures(frame, fills, as_of)
+    with validated_dataset(data, cfg, "spark", master, conf) as dataset:
+        snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
+        table, fills = feature_table(dataset, cfg, as_of, snapshot)
+        frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()
+        # The driver still reads the matrix once for the population, spec and drift checks.
+        matrix = typed(frame.orderBy("customer_id").toArrow().to_pandas(), as_of, fills, cfg)
+        return matrix, active_customers(dataset, cfg, as_of), SparkFeatures(frame, fills, as_of)
 
 
 def score_on_spark(

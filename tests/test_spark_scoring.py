@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from features.engines import spark_settings
+from pipelines.cli import app
 from pipelines.score import build_features, run_score
 from pipelines.spark_scoring import spark_features
 from tests.test_scoring import read_day, small_config, trained_world
@@ -49,3 +52,26 @@ def test_spark_scores_tiers_and_reasons_match_duckdb(world):
     for tier, counts in world["local"].manifest["tiers"].items():
         assert world["spark"].manifest["tiers"][tier] == pytest.approx(counts, rel=1e-12)
     assert world["spark"].manifest["data"]["hash"] == world["local"].manifest["data"]["hash"]
+
+
+def test_spark_settings_keep_utc_and_let_the_user_tune_the_rest():
+    local = spark_settings(
+        "local[2]", {"spark.driver.memory": "8g", "spark.sql.shuffle.partitions": "3"}
+    )
+    assert local["spark.driver.memory"] == "8g" and local["spark.sql.shuffle.partitions"] == "3"
+    assert spark_settings("local[*]", None)["spark.driver.memory"] == "4g"
+    # On a cluster the local sizing defaults would be wrong: the cluster's own settings stay.
+    cluster = spark_settings("yarn", None)
+    assert "spark.driver.memory" not in cluster and "spark.sql.shuffle.partitions" not in cluster
+    # The session zone is part of the features' meaning, not a tuning knob.
+    moved = spark_settings("yarn", {"spark.sql.session.timeZone": "Europe/Paris"})
+    assert moved["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_cli_refuses_a_malformed_spark_setting_before_writing(tmp_path):
+    out = tmp_path / "matrix.parquet"
+    args = ["features", "--data", str(tmp_path), "--out", str(out), "--engine", "spark"]
+    result = CliRunner().invoke(app, [*args, "--spark-conf", "driver.memory=8g"])
+    assert result.exit_code == 2
+    assert "--spark-conf" in result.output and "spark.driver.memory=8g" in result.output
+    assert not out.exists()
