@@ -60,9 +60,10 @@ lint: $(BIN)/.installed ## ruff lint and format check
 # 20 GB at 1M), so the feature comparison runs at 200k by default; scoring runs at 1M.
 BENCH_FEATURE_CUSTOMERS ?= 200000
 
-bench: $(BIN)/.installed ## Benchmarks: features vs pandas (200k), nightly scoring (1M); long
+bench: $(BIN)/.installed ## Benchmarks: features vs pandas (200k), scoring (1M), DuckDB vs Spark (1M); long
 	$(BIN)/python -m benchmarks.features --customers $(BENCH_FEATURE_CUSTOMERS)
 	$(BIN)/python -m benchmarks.scoring
+	$(BIN)/python -m benchmarks.engines
 
 clean: ## Remove generated data, stores, reports and the virtual environment
 	rm -rf $(VAR) $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-BENCHMARKS = ["features", "scoring"]
+BENCHMARKS = ["features", "scoring", "engines"]
 
 
 def main(argv: list[str]) -> int:
