@@ -72,6 +72,20 @@ def spark_session(master: str = "local[*]", conf: dict[str, str] | None = None):
     return session
 
 
+def spark_failure(exc: BaseException) -> str | None:
+    """One readable line for an error raised inside Spark's JVM, or None for any other error."""
+    if not type(exc).__module__.startswith(("py4j", "pyspark")):
+        return None
+    text = str(exc)
+    if "OutOfMemoryError" in text:
+        return (
+            "Spark ran out of memory (java.lang.OutOfMemoryError); give the driver more: "
+            "--spark-conf spark.driver.memory=8g locally, spark-submit --driver-memory on a cluster"
+        )
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return f"Spark failed: {first[:300]}"
+
+
 def duckdb_connection(database: str = ":memory:", read_only: bool = False) -> ibis.BaseBackend:
     """An embedded DuckDB connection; its terminal progress bar would garble our logs."""
     con = ibis.duckdb.connect(database, read_only=read_only)

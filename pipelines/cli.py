@@ -29,6 +29,7 @@ app = typer.Typer(
 data_app = typer.Typer(help="Create or import datasets in the data contract.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+log = logging.getLogger(__name__)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -64,6 +65,15 @@ def friendly_errors(func):
             return func(*args, **kwargs)
         except ChurnError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        except Exception as exc:
+            from features.engines import spark_failure
+
+            message = spark_failure(exc)
+            if message is None:
+                raise
+            log.debug("Spark error", exc_info=exc)  # the JVM's stack trace, with --verbose
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             sys.exit(1)
 
     return wrapper

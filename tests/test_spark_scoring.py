@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.engines import spark_settings
+from features.engines import spark_failure, spark_settings
 from pipelines.cli import app
 from pipelines.score import build_features, run_score
 from pipelines.spark_scoring import spark_features
@@ -75,3 +75,19 @@ def test_cli_refuses_a_malformed_spark_setting_before_writing(tmp_path):
     assert result.exit_code == 2
     assert "--spark-conf" in result.output and "spark.driver.memory=8g" in result.output
     assert not out.exists()
+
+
+class FakeJavaError(Exception):
+    """Stands for py4j's Py4JJavaError, whose text is a Java stack trace."""
+
+    __module__ = "py4j.protocol"
+
+
+def test_spark_errors_become_one_line_with_the_fix():
+    heap = FakeJavaError(
+        "An error occurred while calling o70.getResult.\n: java.lang.OutOfMemoryError"
+    )
+    assert "--spark-conf spark.driver.memory=" in spark_failure(heap)
+    other = FakeJavaError("\n  [PATH_NOT_FOUND] Path does not exist: /x.\n\tat org.apache.Foo")
+    assert spark_failure(other) == "Spark failed: [PATH_NOT_FOUND] Path does not exist: /x."
+    assert spark_failure(ValueError("not from Spark")) is None
