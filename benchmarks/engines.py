@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.scoring import ensure_champion
-from benchmarks.worlds import ROOT, ensure_world, world_name
+from benchmarks.worlds import ROOT, ensure_world, use_bench_store, world_name
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +128,7 @@ def run(args: argparse.Namespace) -> Path:
     args.data = args.data or bench / world_name(args.customers)
     work = bench / "engines"
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(bench / 'mlflow').resolve()}/mlflow.db")
-    (bench / "mlflow").mkdir(parents=True, exist_ok=True)
-    os.environ.update(env)
+    env = use_bench_store(bench)
     ensure_world(args.data, args.customers, args.seed)
     if "score" in args.steps:
         ensure_champion(bench, args.config, args.trials, env)

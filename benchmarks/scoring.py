@@ -28,7 +28,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.worlds import ROOT, churn, ensure_world, world_name
+from benchmarks.worlds import ROOT, churn, ensure_world, use_bench_store, world_name
 from features.config import load_config
 
 log = logging.getLogger(__name__)
@@ -194,10 +194,7 @@ def main(argv: list[str]) -> Path:
 
     bench = args.bench_dir
     data = args.data or bench / world_name(args.customers)
-    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(bench / 'mlflow').resolve()}/mlflow.db")
-    (bench / "mlflow").mkdir(parents=True, exist_ok=True)
-    os.environ.update(env)
+    env = use_bench_store(bench)
     ensure_world(data, args.customers, args.seed)
     ensure_champion(bench, args.config, args.trials, env)
 

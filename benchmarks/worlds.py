@@ -6,6 +6,7 @@ Worlds live under var/bench/world-1m, world-200k, ... and are written once, then
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,12 @@ def ensure_world(folder: Path, customers: int, seed: int) -> None:
         log.info("reusing the synthetic world in %s", folder)
         return
     churn("data", "synth", "--customers", str(customers), "--seed", str(seed), "--out", str(folder))
+
+
+def use_bench_store(bench: Path) -> dict[str, str]:
+    """Point this process and its children at the benchmark's own mlflow store; their env."""
+    (bench / "mlflow").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(bench / 'mlflow').resolve()}/mlflow.db")
+    os.environ.update(env)
+    return env
