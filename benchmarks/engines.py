@@ -103,11 +103,12 @@ def compare(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> dict:
     # The same NaNs on both sides count as equal; a NaN on one side only does not.
     same_missing = bool((duck[numbers].isna() == spark[numbers].isna()).all(axis=None))
     max_gap = float(np.nanmax(gap, initial=0.0))
+    labels_identical = bool(duck[labels].equals(spark[labels]))
     return {
         "rows": len(duck),
-        "labels_identical": bool(duck[labels].equals(spark[labels])),
+        "labels_identical": labels_identical,
         "max_abs_diff": max_gap,
-        "equal": bool(duck[labels].equals(spark[labels]) and same_missing and max_gap <= TOLERANCE),
+        "equal": labels_identical and same_missing and max_gap <= TOLERANCE,
     }
 
 
