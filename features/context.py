@@ -8,7 +8,6 @@ which DuckDB and Spark compute identically (interval and date-difference functio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 from functools import cached_property
 
 import ibis
@@ -16,6 +15,7 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from features.config import Config
+from features.contract import UTC, as_utc
 
 SECONDS_PER_DAY = 86_400
 # A cancel-page visit within this many seconds after an FAQ visit counts as FAQ-then-cancel,
@@ -25,9 +25,7 @@ FAQ_THEN_CANCEL_SECONDS = 30 * 60
 
 def timestamp_literal(moment: pd.Timestamp) -> ibis.Scalar:
     """A UTC timestamp literal both engines compare with `timestamp[UTC]` columns."""
-    moment = pd.Timestamp(moment)
-    moment = moment.tz_localize(UTC) if moment.tzinfo is None else moment.tz_convert(UTC)
-    return ibis.literal(moment.to_pydatetime(), type=dt.Timestamp(timezone="UTC"))
+    return ibis.literal(as_utc(moment).to_pydatetime(), type=dt.Timestamp(timezone=UTC))
 
 
 def epoch_seconds(moment: pd.Timestamp) -> int:

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import ibis
 
+from features import contract
 from features.engines import duckdb_connection
 from features.errors import DataContractError
 
-TABLES = ("customers", "events", "labels")
-REQUIRED_TABLES = ("customers", "events")
+TABLES = tuple(table.name for table in contract.INPUT_TABLES)
+REQUIRED_TABLES = contract.REQUIRED_TABLES
 # CSV type sniffing would read ids like "1001" as integers and break joins with string ids, so
 # the contract's string columns are read as text and everything else is left to DuckDB.
-CSV_STRING_COLUMNS = ("customer_id", "event", "session_id", "split")
+CSV_STRING_COLUMNS = contract.TEXT_COLUMNS
 # pandas writes nanosecond timestamps; DuckDB reads tz-aware ones as TIMESTAMPTZ_NS, which Ibis
 # cannot type, so they are read as the contract's microsecond UTC timestamps (no instant changes
 # beyond sub-microsecond truncation).
-_UTC_MICROS = ibis.dtype("timestamp('UTC', 6)")
+_UTC_MICROS = ibis.dtype(contract.UTC_TIMESTAMP)
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,12 @@ import pandas as pd
 
 from features.config import Config
 from features.context import FeatureContext
+from features.contract import KEY_COLUMNS, as_utc
 from features.dataset import Dataset
 from features.registry import FeatureBuilder, available_builders
-from features.snapshots import (
-    as_utc,
-    build_snapshot,
-    count_snapshot,
-    observed_until,
-    training_cutoffs,
-)
+from features.snapshots import build_snapshot, count_snapshot, observed_until, training_cutoffs
 
 log = logging.getLogger(__name__)
-
-KEY_COLUMNS = ("customer_id", "cutoff", "churned", "split")
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -65,9 +58,7 @@ def feature_table(
     return table.select(*spine.columns, *fills), fills
 
 
-def _fill_and_type(
-    frame: pd.DataFrame, fills: dict[str, float | None], cfg: Config
-) -> pd.DataFrame:
+def fill_and_type(frame: pd.DataFrame, fills: dict[str, float | None], cfg: Config) -> pd.DataFrame:
     """Counts with no events become 0; categoricals become pandas categories; the rest float64."""
     categorical = set(cfg.features.categorical_columns)
     for name, fill in fills.items():
@@ -103,7 +94,7 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
             time.perf_counter() - started,
         )
     matrix = pd.concat(frames, ignore_index=True)
-    return _fill_and_type(matrix, fills, cfg)
+    return fill_and_type(matrix, fills, cfg)
 
 
 def build_training_matrix(dataset: Dataset, cfg: Config) -> pd.DataFrame:

@@ -8,13 +8,10 @@ the same definition. A builder returns None when its signal family has no mapped
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from features.config import Config
+from typing import Literal
 
 FAMILY_MODULES = (
     "features.families.web_journey",
@@ -71,15 +68,15 @@ def available_builders() -> dict[str, FeatureBuilder]:
 PROFILE_FAMILY = "profile"
 
 
-def feature_family(name: str, cfg: Config) -> str:
+def feature_family(name: str, profile_columns: Collection[str]) -> str:
     """The signal family of a feature column (profile attributes belong to 'profile')."""
-    if name in cfg.features.profile_columns:
+    if name in profile_columns:
         return PROFILE_FAMILY
     return available_builders()[name].family
 
 
-def feature_reason(name: str, cfg: Config) -> str:
+def feature_reason(name: str, profile_columns: Collection[str]) -> str:
     """The words a marketer reads when this feature pushes churn risk up."""
-    if name in cfg.features.profile_columns:
+    if name in profile_columns:
         return f"profile: {name.replace('_', ' ')}"
     return available_builders()[name].reason

@@ -15,6 +15,7 @@ import pandas as pd
 
 from features.config import Config
 from features.context import timestamp_literal
+from features.contract import as_utc
 from features.dataset import Dataset
 from features.errors import ConfigError, DataContractError
 
@@ -43,12 +44,6 @@ class SnapshotCounts:
             f"excluded {self.not_yet_signed_up:,} not yet signed up and "
             f"{self.churned_or_lapsed_before:,} churned or lapsed before the cutoff"
         )
-
-
-def as_utc(moment: object) -> pd.Timestamp:
-    """A UTC timestamp; Spark returns naive ones in its session time zone, which is UTC."""
-    moment = pd.Timestamp(moment)
-    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 def observed_until(dataset: Dataset, cfg: Config) -> pd.Timestamp:

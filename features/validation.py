@@ -25,34 +25,21 @@ from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 from rich.table import Table
 
+from features import contract
 from features.config import Config
 from features.dataset import Dataset
 from features.errors import DataContractError
 
 log = logging.getLogger(__name__)
 
-UTC_TIMESTAMP = ibis.dtype("timestamp('UTC', 6)")
-ARROW_UTC = "timestamp[us, tz=UTC]"
+ARROW_UTC = str(contract.UTC_TIMESTAMP)
 
-# table -> column -> (dtype, required)
+# table -> column -> (dtype, required), the contract's Arrow types seen through Ibis
 CONTRACT: dict[str, dict[str, tuple[ibis.DataType, bool]]] = {
-    "customers": {
-        "customer_id": (ibis.dtype("string"), True),
-        "signup_at": (UTC_TIMESTAMP, True),
-    },
-    "events": {
-        "customer_id": (ibis.dtype("string"), True),
-        "ts": (UTC_TIMESTAMP, True),
-        "event": (ibis.dtype("string"), True),
-        "value": (ibis.dtype("float64"), False),
-        "session_id": (ibis.dtype("string"), False),
-    },
-    "labels": {
-        "customer_id": (ibis.dtype("string"), True),
-        "as_of": (UTC_TIMESTAMP, True),
-        "churned": (ibis.dtype("boolean"), True),
-        "split": (ibis.dtype("string"), False),
-    },
+    table.name: {
+        column.name: (ibis.dtype(column.type), column.required) for column in table.columns
+    }
+    for table in contract.INPUT_TABLES
 }
 
 _FIX_TYPE = {

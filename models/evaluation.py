@@ -17,11 +17,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from features.config import Tiers
+from models.calibration import EPSILON
 from models.tiers import BANDS, assign_tiers
 
 log = logging.getLogger(__name__)
-
-EPSILON = 1e-6
 
 
 def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:

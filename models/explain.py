@@ -38,12 +38,13 @@ class ReasonBook:
     @classmethod
     def build(cls, names: list[str], cfg: Config, categorical: list[str] | None = None):
         """Look up each feature's family and reason template in the registry."""
-        by_feature = [feature_family(name, cfg) for name in names]
+        profile = cfg.features.profile_columns
+        by_feature = [feature_family(name, profile) for name in names]
         present = set(by_feature)
         families = [f for f in FAMILY_ORDER if f in present]
         families += sorted(present - set(FAMILY_ORDER))
         index = np.array([families.index(f) for f in by_feature], dtype=np.int64)
-        templates = [feature_reason(name, cfg) for name in names]
+        templates = [feature_reason(name, profile) for name in names]
         return cls(names, families, index, templates, frozenset(categorical or []))
 
     def family_matrix(self) -> np.ndarray:

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.contract import KEY_COLUMNS
 from features.errors import DataContractError
 
 log = logging.getLogger(__name__)
-
-KEY_COLUMNS = ("customer_id", "cutoff", "churned", "split")
 
 
 def feature_names(frame: pd.DataFrame) -> list[str]:

@@ -19,8 +19,6 @@ from features.errors import DataContractError
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS = ("customer_id", "cutoff", "churned", "split")
-
 
 @dataclass(frozen=True)
 class MatrixSplit:

@@ -232,7 +232,8 @@ def explain_drivers(bundle: ModelBundle, features: pd.DataFrame, cfg: Config, se
     names = bundle.spec.names
     contributions.index = rows["customer_id"].to_numpy()
     shown = pd.DataFrame(bundle.spec.to_matrix(rows), columns=names, index=contributions.index)
-    families = {name: feature_family(name, cfg) for name in names}
+    profile = cfg.features.profile_columns
+    families = {name: feature_family(name, profile) for name in names}
     return Drivers(
         contributions=contributions,
         shown=shown,

@@ -36,10 +36,10 @@ class SparkFeatures:
 
 def typed(frame: pd.DataFrame, as_of: pd.Timestamp, fills: dict, cfg: Config) -> pd.DataFrame:
     """A raw feature frame as `build_matrix` returns it: cutoff column, fills and types."""
-    from features.matrix import _fill_and_type
+    from features.matrix import fill_and_type
 
     frame.insert(1, "cutoff", pd.Series(as_of, index=frame.index).astype("datetime64[us, UTC]"))
-    return _fill_and_type(frame, fills, cfg)
+    return fill_and_type(frame, fills, cfg)
 
 
 def spark_features(

@@ -163,7 +163,8 @@ def test_profile_attributes_are_categories(matrix):
 
 def test_every_feature_has_a_family(matrix):
     cfg = load_config()
-    families = {feature_family(name, cfg) for name in feature_columns(matrix.reset_index())}
+    profile = cfg.features.profile_columns
+    families = {feature_family(n, profile) for n in feature_columns(matrix.reset_index())}
     assert families == {"web_journey", "support", "activity", "email", "value", "profile"}
 
 

@@ -159,7 +159,7 @@ def test_reasons_are_the_top_positive_family_contributions(world, scored) -> Non
     cfg = world["cfg"]
     contributions = bundle.contributions(matrix).drop(columns="bias")
     families = contributions.T.groupby(
-        [feature_family(n, cfg) for n in contributions.columns]
+        [feature_family(n, cfg.features.profile_columns) for n in contributions.columns]
     ).sum()
     for row in range(0, len(scores), 97):
         sums = families.iloc[:, row]

@@ -16,36 +16,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.table import Table
 
+from features import contract
 from features.atomic import atomic_directory
 from features.errors import ChurnError
 
 log = logging.getLogger(__name__)
 
-UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
-
 # Every importer writes the same events columns so downstream code meets one shape; columns a
-# source has no data for (CDNOW sessions, all of BigML) are null or the table is empty.
-EVENTS_SCHEMA = pa.schema(
-    [
-        pa.field("customer_id", pa.string(), nullable=False),
-        pa.field("ts", UTC_TIMESTAMP, nullable=False),
-        pa.field("event", pa.string(), nullable=False),
-        pa.field("value", pa.float64()),
-        pa.field("session_id", pa.string()),
-    ]
-)
-CUSTOMER_KEYS = [
-    pa.field("customer_id", pa.string(), nullable=False),
-    pa.field("signup_at", UTC_TIMESTAMP, nullable=False),
-]
-LABELS_SCHEMA = pa.schema(
-    [
-        pa.field("customer_id", pa.string(), nullable=False),
-        pa.field("as_of", UTC_TIMESTAMP, nullable=False),
-        pa.field("churned", pa.bool_(), nullable=False),
-        pa.field("split", pa.string()),
-    ]
-)
+# source has no data for (CDNOW sessions, all of BigML) are null or the table is empty. Keys and
+# required values are non-nullable fields, as the contract declares them.
+EVENTS_SCHEMA = contract.EVENTS.arrow()
+LABELS_SCHEMA = contract.LABELS.arrow()
+CUSTOMER_KEYS = list(contract.CUSTOMERS.arrow())
 
 
 class ImportSourceError(ChurnError):
@@ -127,14 +109,14 @@ def _column(series: pd.Series, arrow_type: pa.DataType) -> pa.Array:
     deprecates; naive UTC microseconds cast to `timestamp[us, tz=UTC]` are the same instants.
     """
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        naive = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+        naive = contract.series_as_naive_utc(series).to_numpy("datetime64[us]")
         return pa.array(naive, type=pa.timestamp("us")).cast(arrow_type)
     return pa.array(series, type=arrow_type, from_pandas=True)
 
 
 def customers_schema(frame: pd.DataFrame) -> pa.Schema:
     """The keys with their contract types, then the profile attributes with inferred types."""
-    attributes = [name for name in frame.columns if name not in ("customer_id", "signup_at")]
+    attributes = [name for name in frame.columns if name not in contract.CUSTOMERS.names]
     inferred = pa.Schema.from_pandas(frame[attributes], preserve_index=False)
     # pandas 3 strings would become large_string; the contract's strings are plain `string`.
     fields = [

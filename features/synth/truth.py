@@ -18,14 +18,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.contract import UTC_TIMESTAMP, as_utc
 from features.errors import DataContractError
 from features.synth.latent import Latent
 from features.synth.population import Population
 from features.synth.spec import DAY_US, MECHANISMS, WorldSpec
 
 log = logging.getLogger(__name__)
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def boundary_days(spec: WorldSpec) -> np.ndarray:
@@ -51,8 +50,8 @@ def customer_truth(ids: pa.Array, pop: Population, latent: Latent, spec: WorldSp
     return pa.table(
         {
             "customer_id": ids,
-            "signup_at": pa.array(pop.signup_us, TIMESTAMP),
-            "churned_at": pa.array(latent.churn_us, TIMESTAMP, mask=~churned),
+            "signup_at": pa.array(pop.signup_us, UTC_TIMESTAMP),
+            "churned_at": pa.array(latent.churn_us, UTC_TIMESTAMP, mask=~churned),
             "mechanism": pa.array(np.asarray(MECHANISMS, dtype=object)[mechanism], pa.string()),
             "plan_price": pa.array(pop.price, pa.float64()),
             "price_sensitivity": pa.array(pop.price_sensitivity, pa.float64()),
@@ -137,8 +136,7 @@ def true_churn_probability(
     )
     frames = []
     for cutoff in cutoffs:
-        cutoff = pd.Timestamp(cutoff)
-        cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+        cutoff = as_utc(cutoff)
         c_us = cutoff.value // 1000
         e_us = c_us + horizon_days * DAY_US
         if e_us > hazard.bounds[-1]:

@@ -22,12 +22,13 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from features.atomic import atomic_directory
+from features.contract import CUSTOMERS, EVENTS
 from features.errors import ConfigError
 from features.synth import events as ev
 from features.synth.latent import simulate_latent
 from features.synth.population import customer_ids, draw_population
 from features.synth.spec import EVENT_NAMES, MECHANISMS, WorldSpec
-from features.synth.truth import TIMESTAMP, customer_truth, hazard_table
+from features.synth.truth import customer_truth, hazard_table
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +104,13 @@ def _session_ids(session: np.ndarray) -> pa.Array:
 
 def events_table(ids: pa.Array, batch: ev.Batch) -> pa.Table:
     """Arrow table in the data contract's types."""
+    types = {column.name: column.type for column in EVENTS.columns}
     return pa.table(
         {
             "customer_id": ids.take(pa.array(batch.customer)),
-            "ts": pa.array(batch.ts, TIMESTAMP),
-            "event": pa.array(list(EVENT_NAMES), pa.string()).take(pa.array(batch.code)),
-            "value": pa.array(batch.value, pa.float64(), from_pandas=True),
+            "ts": pa.array(batch.ts, types["ts"]),
+            "event": pa.array(list(EVENT_NAMES), types["event"]).take(pa.array(batch.code)),
+            "value": pa.array(batch.value, types["value"], from_pandas=True),
             "session_id": _session_ids(batch.session),
         }
     )
@@ -139,7 +141,7 @@ def simulate_chunk(
     batches += ev.payments(pop, spec)
     batch = ev.assemble(batches + closing, pop, latent, spec)
 
-    ids = pa.array(customer_ids(pop.index, total), pa.string())
+    ids = pa.array(customer_ids(pop.index, total), CUSTOMERS.column("customer_id").type)
     name = f"part-{chunk:05d}.parquet"
     pq.write_table(events_table(ids, batch), staging / "events" / name, **PARQUET_OPTIONS)
     truth_rows = None
@@ -151,7 +153,7 @@ def simulate_chunk(
     customers = pa.table(
         {
             "customer_id": ids,
-            "signup_at": pa.array(pop.signup_us, TIMESTAMP),
+            "signup_at": pa.array(pop.signup_us, CUSTOMERS.column("signup_at").type),
             "plan": pa.array(np.asarray(spec.plans, dtype=object)[pop.plan], pa.string()),
             "plan_price": pa.array(pop.price, pa.float64()),
             "country": pa.array(np.asarray(spec.countries, dtype=object)[pop.country], pa.string()),
