@@ -34,6 +34,8 @@ from models.spec import FeatureSpec, feature_names
 from models.split import MatrixSplit, split_matrix
 from models.training import train_booster, train_folds
 from models.tuning import TuningResult, make_folds, tune
+from reporting.evaluation_card import feature_importance, report_markdown
+from reporting.figures import shap_summary_plot
 
 log = logging.getLogger(__name__)
 
@@ -178,103 +180,6 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> dic
     return report
 
 
-def feature_importance(bundle: ModelBundle) -> pd.DataFrame:
-    """Total gain and split count per feature, largest gain first."""
-    booster = bundle.booster
-    return (
-        pd.DataFrame(
-            {
-                "feature": booster.feature_name(),
-                "gain": booster.feature_importance("gain"),
-                "splits": booster.feature_importance("split"),
-            }
-        )
-        .sort_values("gain", ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
-
-
-def report_markdown(report: dict, importance: pd.DataFrame) -> str:
-    """A short human-readable evaluation report."""
-    keys = [
-        "roc_auc",
-        "pr_auc",
-        "log_loss",
-        "brier",
-        "ece",
-        "lift_top10",
-        "capture_top10",
-        "lift_top20",
-        "capture_top20",
-    ]
-    columns = [name for name in ("model", "model_uncalibrated", "baseline") if name in report]
-    lines = [
-        "# Churn model evaluation",
-        "",
-        f"Split: {report['split']['description']}.",
-        f"Test rows: {report['split']['test_rows']}, churn rate "
-        f"{report['split']['test_churn_rate']:.3f}; ECE over {report['ece_bins']}.",
-        "",
-        "| metric | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
-    for key in keys:
-        lines.append(f"| {key} | " + " | ".join(f"{report[c][key]:.4f}" for c in columns) + " |")
-    if "risk_tiers" in report:
-        lines += [
-            "",
-            "Precision per risk tier (calibrated probability, the scoring job's thresholds):",
-            "",
-            "| risk tier | customers | churners | precision | mean predicted |",
-            "|---|---|---|---|---|",
-        ]
-        for row in report["risk_tiers"]:
-            precision, mean = (
-                "–" if row[key] is None else f"{row[key]:.4f}"
-                for key in ("precision", "mean_probability")
-            )
-            lines.append(
-                f"| {row['tier']} | {row['customers']} | {row['churners']} | {precision} | {mean} |"
-            )
-    if "baseline" in report:
-        lines += [
-            "",
-            f"Baseline: logistic regression on {', '.join(report['baseline']['features'])}.",
-        ]
-    if report.get("warning"):
-        lines += ["", f"**Warning:** {report['warning']}"]
-    if report["leakage_flags"]:
-        lines += ["", "**Possible leakage** (single-feature AUC above threshold):"]
-        lines += [f"- {flag['feature']}: AUC {flag['auc']}" for flag in report["leakage_flags"]]
-    if "gate" in report:
-        lines += ["", f"Promotion gate: {report['gate']['status']} — {report['gate']['reason']}"]
-    lines += ["", "## Top features by gain", "", "| feature | gain | splits |", "|---|---|---|"]
-    for row in importance.head(15).itertuples():
-        lines.append(f"| {row.feature} | {row.gain:.1f} | {row.splits} |")
-    return "\n".join(lines) + "\n"
-
-
-def shap_summary_plot(
-    bundle: ModelBundle, frame: pd.DataFrame, path: Path, rows: int, seed: int
-) -> Path:
-    """A SHAP beeswarm from LightGBM's exact contributions on a sample of rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import shap
-
-    sample = frame.sample(n=min(rows, len(frame)), random_state=seed)
-    contributions = bundle.contributions(sample)
-    values = contributions[bundle.spec.names].to_numpy()
-    shown = pd.DataFrame(bundle.spec.to_matrix(sample), columns=bundle.spec.names)
-    shap.summary_plot(values, shown, show=False, max_display=20)
-    plt.tight_layout()
-    plt.savefig(path, dpi=110)
-    plt.close("all")
-    return path
-
-
 # ---------- the job, I/O at the edges ----------
 
 
@@ -359,8 +264,9 @@ def train_on_matrix(
         importance = feature_importance(bundle)
         importance_path = out / "feature_importance.csv"
         importance.to_csv(importance_path, index=False)
-        shap_path = shap_summary_plot(
-            bundle, split.test, out / "shap_summary.png", training.shap_sample_rows, training.seed
+        shap_path = out / "shap_summary.png"
+        shap_path.write_bytes(
+            shap_summary_plot(bundle, split.test, training.shap_sample_rows, training.seed)
         )
         (out / "config.yaml").write_text(
             yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models import report as numbers
-from models import report_html as page
 from pipelines.cli import app
 from pipelines.report import load_scores
+from reporting import html as page
+from reporting import numbers
 from tests.browser import Browser, chromium_path
 from tests.report_fixtures import ReportWorld, session_folder, shared_report_world
 

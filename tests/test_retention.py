@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.retention import (
+from reporting.retention import (
     cohort_retention,
     compare_periods,
     complete_months,

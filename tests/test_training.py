@@ -316,7 +316,7 @@ def test_precision_per_risk_tier_on_hand_computed_numbers() -> None:
 
 
 def test_evaluation_reports_precision_per_risk_tier(split, fitted) -> None:
-    from pipelines.train import feature_importance, report_markdown
+    from reporting.evaluation_card import feature_importance, report_markdown
 
     report = evaluate_bundle(fitted.bundle, split, small_config())
     tiers = report["risk_tiers"]

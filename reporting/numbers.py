@@ -1,7 +1,8 @@
 """The numbers behind the churn-drivers report: pure functions of scores, contributions, labels.
 
-Plots live in `models.report_figures`, the HTML in `models.report_html`, the wiring (loading
-scores, the model and the data) in `pipelines.report`.
+Plots live in `reporting.figures`, the HTML in `reporting.html`, the sections in
+`reporting.sections` and `reporting.report`, the wiring (loading scores, the model and the data)
+in `pipelines.report`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-TIERS = ("high", "medium", "other")
+from models.tiers import TIERS
+
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 
 

@@ -16,6 +16,8 @@ import pandas as pd
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
+    from models.bundle import ModelBundle
+
 ACCENT = "#c2410c"
 MUTED = "#64748b"
 GOOD = "#0f766e"
@@ -102,15 +104,30 @@ def _shap_figure(draw: Callable[[], None]) -> bytes:
     return _png(figure)
 
 
-def shap_beeswarm(values: np.ndarray, shown: pd.DataFrame, max_display: int = 15) -> bytes:
+def shap_beeswarm(
+    values: np.ndarray,
+    shown: pd.DataFrame,
+    max_display: int = 15,
+    plot_size: tuple[float, float] | str = (8, 5.5),
+) -> bytes:
     """The SHAP beeswarm: each dot a customer, colour the feature's value."""
     import shap
 
     return _shap_figure(
         lambda: shap.summary_plot(
-            values, shown, show=False, max_display=max_display, plot_size=(8, 5.5)
+            values, shown, show=False, max_display=max_display, plot_size=plot_size
         )
     )
+
+
+def shap_summary_plot(bundle: ModelBundle, frame: pd.DataFrame, rows: int, seed: int) -> bytes:
+    """The training run's SHAP beeswarm: LightGBM's exact contributions on a sample of rows."""
+    sample = frame.sample(n=min(rows, len(frame)), random_state=seed)
+    contributions = bundle.contributions(sample)
+    values = contributions[bundle.spec.names].to_numpy()
+    shown = pd.DataFrame(bundle.spec.to_matrix(sample), columns=bundle.spec.names)
+    # As the training run has always drawn it: 20 features at shap's own size.
+    return shap_beeswarm(values, shown, max_display=20, plot_size="auto")
 
 
 def shap_bar(values: np.ndarray, shown: pd.DataFrame, max_display: int = 15) -> bytes:

@@ -1,0 +1,1 @@
+"""What people read: report numbers, figures, retention KPIs, the HTML report, markdown cards."""

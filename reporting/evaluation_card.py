@@ -1,0 +1,87 @@
+"""The training run's evaluation card: a short markdown report and the gain table behind it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from models.bundle import ModelBundle
+
+METRIC_KEYS = (
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+    "lift_top10",
+    "capture_top10",
+    "lift_top20",
+    "capture_top20",
+)
+
+
+def feature_importance(bundle: ModelBundle) -> pd.DataFrame:
+    """Total gain and split count per feature, largest gain first."""
+    booster = bundle.booster
+    return (
+        pd.DataFrame(
+            {
+                "feature": booster.feature_name(),
+                "gain": booster.feature_importance("gain"),
+                "splits": booster.feature_importance("split"),
+            }
+        )
+        .sort_values("gain", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def report_markdown(report: dict, importance: pd.DataFrame) -> str:
+    """A short human-readable evaluation report."""
+    columns = [name for name in ("model", "model_uncalibrated", "baseline") if name in report]
+    lines = [
+        "# Churn model evaluation",
+        "",
+        f"Split: {report['split']['description']}.",
+        f"Test rows: {report['split']['test_rows']}, churn rate "
+        f"{report['split']['test_churn_rate']:.3f}; ECE over {report['ece_bins']}.",
+        "",
+        "| metric | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for key in METRIC_KEYS:
+        lines.append(f"| {key} | " + " | ".join(f"{report[c][key]:.4f}" for c in columns) + " |")
+    if "risk_tiers" in report:
+        lines += [
+            "",
+            "Precision per risk tier (calibrated probability, the scoring job's thresholds):",
+            "",
+            "| risk tier | customers | churners | precision | mean predicted |",
+            "|---|---|---|---|---|",
+        ]
+        for row in report["risk_tiers"]:
+            precision, mean = (
+                "–" if row[key] is None else f"{row[key]:.4f}"
+                for key in ("precision", "mean_probability")
+            )
+            lines.append(
+                f"| {row['tier']} | {row['customers']} | {row['churners']} | {precision} | {mean} |"
+            )
+    if "baseline" in report:
+        lines += [
+            "",
+            f"Baseline: logistic regression on {', '.join(report['baseline']['features'])}.",
+        ]
+    if report.get("warning"):
+        lines += ["", f"**Warning:** {report['warning']}"]
+    if report["leakage_flags"]:
+        lines += ["", "**Possible leakage** (single-feature AUC above threshold):"]
+        lines += [f"- {flag['feature']}: AUC {flag['auc']}" for flag in report["leakage_flags"]]
+    if "gate" in report:
+        lines += ["", f"Promotion gate: {report['gate']['status']} — {report['gate']['reason']}"]
+    lines += ["", "## Top features by gain", "", "| feature | gain | splits |", "|---|---|---|"]
+    for row in importance.head(15).itertuples():
+        lines.append(f"| {row.feature} | {row.gain:.1f} | {row.splits} |")
+    return "\n".join(lines) + "\n"
