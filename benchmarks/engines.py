@@ -117,7 +117,7 @@ def same_output(step: str, duckdb_out: Path, spark_out: Path, as_of: str) -> dic
     if step == "features":
         frames = [pd.read_parquet(out) for out in (duckdb_out, spark_out)]
         return compare(*frames, keys=["customer_id", "cutoff"])
-    from pipelines.report import load_scores
+    from pipelines.catalog import load_scores
 
     frames = [load_scores(out, as_of)[0] for out in (duckdb_out, spark_out)]
     return compare(*frames, keys=["customer_id"])

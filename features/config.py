@@ -127,7 +127,6 @@ class Training(Section):
     # Single-snapshot datasets: tuning, early stopping and calibration use stratified k-fold
     # cross-validation over all non-test customers instead of one small validation slice.
     cv_folds: int = Field(default=5, ge=2, le=20)
-    shap_sample_rows: int = Field(default=2000, ge=100)
 
 
 class ValueSpec(Section):
@@ -177,9 +176,6 @@ class Scoring(Section):
     # Exact TreeSHAP either way: "grouped" computes LightGBM's pred_contrib once per distinct
     # decision pattern of each tree (models.contributions), "native" once per row.
     explainer: Literal["grouped", "native"] = "grouped"
-    # DuckDB memory cap while validating and building features, for `churn score` and
-    # `churn features` (it spills beyond it); null leaves DuckDB's default of 80% of RAM.
-    duckdb_memory_limit: str | None = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     @field_validator("actions")
     @classmethod
@@ -187,6 +183,21 @@ class Scoring(Section):
         if "default" not in actions:
             raise ValueError("scoring.actions needs a 'default' action")
         return actions
+
+
+class EngineSettings(Section):
+    """How every command opens and queries a dataset."""
+
+    # DuckDB memory cap while validating and building features, for every command (it spills
+    # beyond it); null leaves DuckDB's default of 80% of RAM.
+    duckdb_memory_limit: str | None = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+
+
+class ReportSettings(Section):
+    """What the SHAP summary of a training run and the HTML report draw from."""
+
+    # Rows explained for the beeswarm and dependence plots (a seeded sample).
+    shap_sample_rows: int = Field(default=2000, ge=100)
 
 
 # The config sections that decide what the feature builders compute.
@@ -202,6 +213,8 @@ class Config(Section):
     features: Features
     training: Training = Training()
     scoring: Scoring
+    engine: EngineSettings = EngineSettings()
+    report: ReportSettings = ReportSettings()
 
     def fingerprint(self) -> str:
         """A stable hash of the validated config, stored with models to detect mismatches."""
@@ -228,8 +241,20 @@ def load_config(path: Path | str | None = None) -> Config:
     try:
         return Config.model_validate(raw or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err) for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
+
+
+# Keys that moved to another section: the error says where they live now.
+MOVED_KEYS = {
+    "scoring.duckdb_memory_limit": "engine.duckdb_memory_limit",
+    "training.shap_sample_rows": "report.shap_sample_rows",
+}
+
+
+def _describe(err: dict) -> str:
+    """One pydantic error as `key.path: message`, pointing a moved key to its new place."""
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden" and key in MOVED_KEYS:
+        return f"{key}: moved to {MOVED_KEYS[key]}"
+    return f"{key}: {err['msg']}"

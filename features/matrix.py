@@ -6,6 +6,7 @@ the snapshot; the engine (DuckDB or Spark) does the work and only the result rea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -100,3 +101,9 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
 def build_training_matrix(dataset: Dataset, cfg: Config) -> pd.DataFrame:
     """The matrix over every labelled training cutoff (see `training_cutoffs`)."""
     return build_matrix(dataset, cfg, training_cutoffs(dataset, cfg))
+
+
+def matrix_hash(matrix: pd.DataFrame) -> str:
+    """A short content hash of a matrix (rows and values); never a customer id in clear."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(matrix, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -203,3 +203,10 @@ def count_snapshot(dataset: Dataset, snapshot: ibis.Table, cutoff: pd.Timestamp)
         in_snapshot=kept,
         churned=None if churned is None else int(churned),
     )
+
+
+def active_customers(dataset: Dataset, cfg: Config, as_of: pd.Timestamp) -> int:
+    """How many customers the snapshot at `as_of` holds, counted apart from the feature join
+    (the nightly job's row-count guard)."""
+    snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
+    return int(snapshot.count().to_pyarrow().as_py())

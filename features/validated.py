@@ -24,11 +24,11 @@ def validated_dataset(
 ) -> Iterator[Dataset]:
     """The validated, cleaned dataset, its tables lazy on `engine`, while the block runs.
 
-    DuckDB's memory stays under `scoring.duckdb_memory_limit` for validation and, on DuckDB,
+    DuckDB's memory stays under `engine.duckdb_memory_limit` for validation and, on DuckDB,
     for everything built from the dataset inside the block.
     """
     opened = open_dataset(path)
-    with bounded_duckdb(opened.con, cfg.scoring.duckdb_memory_limit):
+    with bounded_duckdb(opened.con, cfg.engine.duckdb_memory_limit):
         report = validate_dataset(opened, cfg)
         if engine == "duckdb":
             yield report.dataset

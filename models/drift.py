@@ -62,50 +62,83 @@ class DriftAccumulator:
         return psi(entry["proportions"], list(actual))
 
 
+@dataclass(frozen=True)
+class DriftSummary:
+    """PSI per feature and for the score against the training reference, and the verdict."""
+
+    warn_psi: float
+    fail_psi: float
+    features: dict[str, float]  # largest PSI first
+    score: float | None
+    warned: list[str]  # at or above the warn level (or exempt above the fail level)
+    failed: list[str]  # at or above the fail level, not exempt
+    exempt: list[str]
+    allowed: bool = False  # failed, but scored anyway with --allow-drift
+
+    @property
+    def status(self) -> str:
+        return "fail" if self.failed else ("warn" if self.warned else "ok")
+
+    def psi(self, name: str) -> float:
+        return self.score if name == "score" else self.features[name]
+
+    def to_dict(self) -> dict:
+        """The manifest's `drift` entry."""
+        return {
+            "warn_psi": self.warn_psi,
+            "fail_psi": self.fail_psi,
+            "features": self.features,
+            "score": self.score,
+            "warned": self.warned,
+            "failed": self.failed,
+            "exempt": self.exempt,
+            "status": self.status,
+            "allowed": self.allowed,
+        }
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> DriftSummary:
+        fields = ("warn_psi", "fail_psi", "features", "score", "warned", "failed", "exempt")
+        return cls(**{key: entry[key] for key in fields}, allowed=bool(entry.get("allowed")))
+
+
 def drift_summary(
     acc: DriftAccumulator, warn: float, fail: float, exempt: list[str] | tuple = ()
-) -> dict:
+) -> DriftSummary:
     """PSI per feature and for the score; inputs at or above the warn and fail levels (an
     exempt feature above the fail level only warns)."""
     features = {name: round(acc.psi_of(name), 6) for name in acc.counts if name != SCORE}
-    summary = {
-        "warn_psi": warn,
-        "fail_psi": fail,
-        "features": dict(sorted(features.items(), key=lambda item: (-item[1], item[0]))),
-        "score": round(acc.psi_of(SCORE), 6) if SCORE in acc.counts else None,
-    }
-    everything = {
-        **features,
-        **({"score": summary["score"]} if summary["score"] is not None else {}),
-    }
-    summary["warned"] = sorted(
-        k for k, v in everything.items() if v >= warn and (v < fail or k in exempt)
+    score = round(acc.psi_of(SCORE), 6) if SCORE in acc.counts else None
+    everything = {**features, **({"score": score} if score is not None else {})}
+    return DriftSummary(
+        warn_psi=warn,
+        fail_psi=fail,
+        features=dict(sorted(features.items(), key=lambda item: (-item[1], item[0]))),
+        score=score,
+        warned=sorted(k for k, v in everything.items() if v >= warn and (v < fail or k in exempt)),
+        failed=sorted(k for k, v in everything.items() if v >= fail and k not in exempt),
+        exempt=sorted(exempt),
     )
-    summary["failed"] = sorted(k for k, v in everything.items() if v >= fail and k not in exempt)
-    summary["exempt"] = sorted(exempt)
-    summary["status"] = "fail" if summary["failed"] else ("warn" if summary["warned"] else "ok")
-    return summary
 
 
-def enforce(summary: dict, allow_drift: bool) -> None:
+def enforce(summary: DriftSummary, allow_drift: bool) -> None:
     """Log warnings; raise DriftError above the fail level unless drift is allowed."""
-    if summary["warned"]:
-        log.warning("drift (PSI >= %s): %s", summary["warn_psi"], _listing(summary, "warned"))
-    if not summary["failed"]:
+    if summary.warned:
+        log.warning("drift (PSI >= %s): %s", summary.warn_psi, _listing(summary, summary.warned))
+    if not summary.failed:
         return
-    listing = _listing(summary, "failed")
+    listing = _listing(summary, summary.failed)
     if allow_drift:
         log.warning("drift above the fail level, allowed by --allow-drift: %s", listing)
         return
     raise DriftError(
-        f"drift: PSI >= {summary['fail_psi']} against the model's training reference for "
-        f"{len(summary['failed'])} input(s): {listing}; check the data feed, retrain, "
+        f"drift: PSI >= {summary.fail_psi} against the model's training reference for "
+        f"{len(summary.failed)} input(s): {listing}; check the data feed, retrain, "
         "or rerun with --allow-drift"
     )
 
 
-def _listing(summary: dict, key: str) -> str:
-    values = {**summary["features"], "score": summary["score"]}
-    names = sorted(summary[key], key=lambda name: -values[name])
-    shown = ", ".join(f"{name} ({values[name]:.2f})" for name in names[:10])
+def _listing(summary: DriftSummary, names: list[str]) -> str:
+    names = sorted(names, key=lambda name: -summary.psi(name))
+    shown = ", ".join(f"{name} ({summary.psi(name):.2f})" for name in names[:10])
     return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,11 +54,17 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
-def use_experiment(var_dir: Path, name: str) -> str:
-    """Point mlflow at the tracking store and the experiment `name` (created if needed)."""
+def use_store(var_dir: Path) -> str:
+    """Point mlflow tracking and registry at the store under `var_dir`; return its URI."""
     uri = tracking_uri(var_dir)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+
+def use_experiment(var_dir: Path, name: str) -> str:
+    """Point mlflow at the tracking store and the experiment `name` (created if needed)."""
+    uri = use_store(var_dir)
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
@@ -262,7 +268,3 @@ def apply_decision(model_name: str, version: str, decision: GateDecision, run_id
         text = json.dumps(history)
     client.set_registered_model_tag(model_name, HISTORY_TAG, text)
     return status
-
-
-def decision_dict(decision: GateDecision) -> dict:
-    return asdict(decision)

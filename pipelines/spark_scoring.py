@@ -14,17 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from features.config import Config
+from features.contract import SCORES
 from models.bundle import ModelBundle
 from models.explain import ReasonBook
-
-# The scores table as Spark sees it (pipelines.score.SCHEMA in Spark's DDL).
-SPARK_SCHEMA = (
-    "customer_id string, as_of timestamp, churn_probability double, risk_tier string, "
-    "value double, value_tier string, tier string, expected_loss double, reason_1 string, "
-    "reason_2 string, reason_3 string, reason_1_contribution double, "
-    "reason_2_contribution double, reason_3_contribution double, action string, "
-    "model_version string"
-)
+from pipelines import catalog
 
 
 @dataclass(frozen=True)
@@ -49,11 +42,9 @@ def spark_features(
     from pyspark.sql import SparkSession
 
     from features.matrix import feature_table
-    from features.snapshots import build_snapshot, observed_until
-    from features.validated import validated_dataset
-    from pipelines.score import active_customers
+    from features.snapshots import active_customers, build_snapshot, observed_until
 
-    with validated_dataset(data, cfg, "spark", master, conf) as dataset:
+    with catalog.dataset(data, cfg, "spark", master, conf) as dataset:
         snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
         table, fills = feature_table(dataset, cfg, as_of, snapshot)
         frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()
@@ -82,8 +73,8 @@ def score_on_spark(
 
         from models.calibration import Calibrator
         from models.contributions import tree_splits
+        from models.scoring import score_and_explain
         from models.spec import FeatureSpec
-        from pipelines.score import score_and_explain
 
         booster = lgb.Booster(model_str=model_text)
         local = ModelBundle(
@@ -93,10 +84,10 @@ def score_on_spark(
         for part in parts:
             chunk = typed(part, as_of, fills, cfg)
             yield score_and_explain(
-                chunk, local, book, value_source, cfg, model_version, 1, None, trees
+                chunk, local, book, value_source, cfg.scoring, model_version, 1, trees
             )
 
-    scored = features.frame.mapInPandas(score_partition, SPARK_SCHEMA)
+    scored = features.frame.mapInPandas(score_partition, SCORES.spark_ddl())
     rows = scored.toArrow().to_pandas().sort_values("customer_id", ignore_index=True)
     rows["as_of"] = rows["as_of"].astype("datetime64[us, UTC]")
     return rows

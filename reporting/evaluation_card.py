@@ -8,6 +8,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from models.bundle import ModelBundle
+from models.fitting import EvaluationReport
 
 METRIC_KEYS = (
     "roc_auc",
@@ -38,49 +39,58 @@ def feature_importance(bundle: ModelBundle) -> pd.DataFrame:
     )
 
 
-def report_markdown(report: dict, importance: pd.DataFrame) -> str:
+def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
     """A short human-readable evaluation report."""
-    columns = [name for name in ("model", "model_uncalibrated", "baseline") if name in report]
+    columns = {
+        name: metrics
+        for name, metrics in (
+            ("model", report.model),
+            ("model_uncalibrated", report.model_uncalibrated),
+            ("baseline", report.baseline),
+        )
+        if metrics is not None
+    }
+    split = report.split
     lines = [
         "# Churn model evaluation",
         "",
-        f"Split: {report['split']['description']}.",
-        f"Test rows: {report['split']['test_rows']}, churn rate "
-        f"{report['split']['test_churn_rate']:.3f}; ECE over {report['ece_bins']}.",
+        f"Split: {split['description']}.",
+        f"Test rows: {split['test_rows']}, churn rate "
+        f"{split['test_churn_rate']:.3f}; ECE over {report.ece_bins}.",
         "",
         "| metric | " + " | ".join(columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
     for key in METRIC_KEYS:
-        lines.append(f"| {key} | " + " | ".join(f"{report[c][key]:.4f}" for c in columns) + " |")
-    if "risk_tiers" in report:
+        cells = " | ".join(f"{metrics[key]:.4f}" for metrics in columns.values())
+        lines.append(f"| {key} | {cells} |")
+    lines += [
+        "",
+        "Precision per risk tier (calibrated probability, the scoring job's thresholds):",
+        "",
+        "| risk tier | customers | churners | precision | mean predicted |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report.risk_tiers:
+        precision, mean = (
+            "–" if row[key] is None else f"{row[key]:.4f}"
+            for key in ("precision", "mean_probability")
+        )
+        lines.append(
+            f"| {row['tier']} | {row['customers']} | {row['churners']} | {precision} | {mean} |"
+        )
+    if report.baseline is not None:
         lines += [
             "",
-            "Precision per risk tier (calibrated probability, the scoring job's thresholds):",
-            "",
-            "| risk tier | customers | churners | precision | mean predicted |",
-            "|---|---|---|---|---|",
+            f"Baseline: logistic regression on {', '.join(report.baseline['features'])}.",
         ]
-        for row in report["risk_tiers"]:
-            precision, mean = (
-                "–" if row[key] is None else f"{row[key]:.4f}"
-                for key in ("precision", "mean_probability")
-            )
-            lines.append(
-                f"| {row['tier']} | {row['customers']} | {row['churners']} | {precision} | {mean} |"
-            )
-    if "baseline" in report:
-        lines += [
-            "",
-            f"Baseline: logistic regression on {', '.join(report['baseline']['features'])}.",
-        ]
-    if report.get("warning"):
-        lines += ["", f"**Warning:** {report['warning']}"]
-    if report["leakage_flags"]:
+    if report.warning:
+        lines += ["", f"**Warning:** {report.warning}"]
+    if report.leakage_flags:
         lines += ["", "**Possible leakage** (single-feature AUC above threshold):"]
-        lines += [f"- {flag['feature']}: AUC {flag['auc']}" for flag in report["leakage_flags"]]
-    if "gate" in report:
-        lines += ["", f"Promotion gate: {report['gate']['status']} — {report['gate']['reason']}"]
+        lines += [f"- {flag['feature']}: AUC {flag['auc']}" for flag in report.leakage_flags]
+    if report.gate is not None:
+        lines += ["", f"Promotion gate: {report.gate['status']} — {report.gate['reason']}"]
     lines += ["", "## Top features by gain", "", "| feature | gain | splits |", "|---|---|---|"]
     for row in importance.head(15).itertuples():
         lines.append(f"| {row.feature} | {row.gain:.1f} | {row.splits} |")

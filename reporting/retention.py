@@ -5,6 +5,8 @@ Pure functions of two small frames, so they are checked by hand on a few custome
 - lifetimes: `customer_id`, `signup_at`, `churned_at` (NaT while still a customer), UTC;
 - revenue: `customer_id`, `month` (first day of the month, UTC), `revenue` (that month's sum).
 
+`lifetimes_and_revenue` derives both from a dataset's lazy tables (the engine does the work).
+
 A customer counts from `signup_at` and is lost at `churned_at` (half-open: a customer lost exactly
 at midnight on the 1st is lost in the month that starts then). Only complete months, ending on
 or before `until`, are reported, so the latest month never looks better for being half observed.
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from features.config import Config
 
 KPI_COLUMNS = ("churn_rate", "retention_rate", "revenue_churn")
 
@@ -153,3 +157,44 @@ def cohort_retention(
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.DatetimeIndex(table.index, name="cohort")
     return table
+
+
+def lifetimes_and_revenue(dataset, cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """Customer lifetimes (signup, churn moment) and monthly revenue, read from the dataset."""
+    from features.snapshots import observed_until
+
+    until = observed_until(dataset, cfg)
+    customers = dataset.customers.select("customer_id", "signup_at").to_pandas()
+    events = dataset.events
+    if cfg.churn.source == "events":
+        lost = events.filter(events.event.isin(cfg.churn.events))
+        lost = lost.group_by("customer_id").aggregate(churned_at=lost.ts.min()).to_pandas()
+    else:
+        # Non-contractual: lost when the inactivity window after the last activity runs out.
+        active = events.filter(events.event.isin(cfg.signals.activity))
+        last = active.group_by("customer_id").aggregate(last=active.ts.max()).to_pandas()
+        lapse = last["last"] + pd.Timedelta(days=int(cfg.churn.inactive_days or 0))
+        lost = pd.DataFrame(
+            {"customer_id": last["customer_id"], "churned_at": lapse.where(lapse < until)}
+        )
+    lifetimes = customers.merge(lost, on="customer_id", how="left")
+    lifetimes["churned_at"] = pd.to_datetime(lifetimes["churned_at"], utc=True)
+    lifetimes["signup_at"] = pd.to_datetime(lifetimes["signup_at"], utc=True)
+    revenue = pd.DataFrame(columns=["customer_id", "month", "revenue"])
+    if cfg.signals.payment and "value" in events.columns:
+        paid = events.filter(events.event.isin(cfg.signals.payment))
+        monthly = (
+            paid.group_by("customer_id", year=paid.ts.year(), month=paid.ts.month())
+            .aggregate(revenue=paid.value.sum())
+            .to_pandas()
+        )
+        revenue = pd.DataFrame(
+            {
+                "customer_id": monthly["customer_id"],
+                "month": pd.to_datetime(
+                    {"year": monthly["year"], "month": monthly["month"], "day": 1}, utc=True
+                ),
+                "revenue": monthly["revenue"].astype("float64"),
+            }
+        )
+    return lifetimes, revenue, until

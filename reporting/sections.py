@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.config import Config
 from models.bundle import ModelBundle
+from models.fitting import EvaluationReport
 from reporting import figures, numbers, retention
 from reporting import html as page
 
@@ -38,7 +39,7 @@ class ReportInputs:
     cfg: Config
     model_label: str = ""
     bundle: ModelBundle | None = None
-    evaluation: dict | None = None
+    evaluation: EvaluationReport | None = None
     features: pd.DataFrame | None = None  # the matrix at the scores' as_of
     test_rows: pd.DataFrame | None = None  # labelled rows of the out-of-time test cutoff
     lifetimes: pd.DataFrame | None = None
@@ -93,8 +94,8 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
         "churn definition": cfg.churn.source,
     }
     if evaluation:
-        split = evaluation.get("split", {})
-        data = evaluation.get("data", {})
+        split = evaluation.split
+        data = evaluation.data or {}
         cutoffs = split.get("cutoffs", {})
         if data.get("date_range"):
             facts["data window (cutoffs)"] = " to ".join(data["date_range"])
@@ -105,15 +106,15 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
         facts["test rows"] = f"{split.get('test_rows', 0):,} (churn rate " + (
             f"{split.get('test_churn_rate', float('nan')):.1%})"
         )
-        facts["calibration"] = str(evaluation.get("calibrator", "—"))
-        if evaluation.get("gate"):
-            facts["promotion gate"] = f"{evaluation['gate'].get('status')}"
+        facts["calibration"] = evaluation.calibrator or "—"
+        if evaluation.gate:
+            facts["promotion gate"] = f"{evaluation.gate.get('status')}"
     fact_table = pd.DataFrame({"value": list(facts.values())}, index=list(facts))
     section.add(page.table(fact_table, index_label="", table_id="model-facts", css="facts"))
-    if evaluation and "model" in evaluation:
-        columns = {"model": evaluation["model"]}
-        if "baseline" in evaluation:
-            columns["baseline (logistic regression)"] = evaluation["baseline"]
+    if evaluation:
+        columns = {"model": evaluation.model}
+        if evaluation.baseline is not None:
+            columns["baseline (logistic regression)"] = evaluation.baseline
         metric_table = pd.DataFrame(
             {
                 label: [column.get(key, np.nan) for key, _ in METRICS]

@@ -41,9 +41,9 @@ def build_report_world(root: Path, customers: int = 2500, seed: int = 5) -> Repo
     from features.matrix import build_training_matrix
     from features.snapshots import observed_until
     from features.synth import write_world
+    from models.fitting import data_fingerprint, evaluate_bundle, fit_model
     from models.split import split_matrix
     from pipelines.score import run_score
-    from pipelines.train import data_fingerprint, evaluate_bundle, fit_model
 
     cfg = quick_config()
     data = root / "data"
@@ -51,12 +51,12 @@ def build_report_world(root: Path, customers: int = 2500, seed: int = 5) -> Repo
     dataset = open_dataset(data)
     matrix = build_training_matrix(dataset, cfg)
     split = split_matrix(matrix, cfg.training.seed)
-    fitted = fit_model(split, cfg, root / "optuna", "report-test")
+    fitted = fit_model(split, cfg.training, root / "optuna", "report-test")
     run = root / "runs" / "test-run"
     model = fitted.bundle.save(run / "model")
-    evaluation = evaluate_bundle(fitted.bundle, split, cfg)
-    evaluation["data"] = data_fingerprint(matrix)
-    (run / "evaluation.json").write_text(json.dumps(evaluation, default=str))
+    evaluation = evaluate_bundle(fitted.bundle, split, cfg.training, cfg.scoring.tiers)
+    evaluation.data = data_fingerprint(matrix)
+    (run / "evaluation.json").write_text(json.dumps(evaluation.to_dict(), default=str))
     as_of = observed_until(dataset, cfg)
     out = root / "out"
     # Drift is not under test here; the small world drifts on its last month.

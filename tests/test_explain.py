@@ -149,12 +149,14 @@ def test_drift_fails_above_the_level_unless_allowed_or_exempt() -> None:
     acc = DriftAccumulator(reference)
     acc.add_features(train.assign(x=train["x"] + 2.0))
     summary = drift_summary(acc, 0.1, 0.25)
-    assert summary["failed"] == ["x"] and summary["features"]["plan"] < 0.01
+    assert summary.failed == ["x"] and summary.features["plan"] < 0.01
+    assert summary.status == "fail" and summary.to_dict()["status"] == "fail"
     with pytest.raises(DriftError, match=r"x \("):
         enforce(summary, allow_drift=False)
     enforce(summary, allow_drift=True)  # allowed: no error
     exempt = drift_summary(acc, 0.1, 0.25, exempt=["x"])
-    assert exempt["failed"] == [] and exempt["warned"] == ["x"]
+    assert exempt.failed == [] and exempt.warned == ["x"] and exempt.status == "warn"
+    assert type(exempt).from_dict(exempt.to_dict()) == exempt
 
 
 def test_grouped_treeshap_equals_lightgbm_pred_contrib() -> None:

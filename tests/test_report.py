@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.report import load_scores
+from pipelines.catalog import load_scores
 from reporting import html as page
 from reporting import numbers
 from tests.browser import Browser, chromium_path

@@ -22,10 +22,12 @@ from features.dataset import open_dataset
 from features.errors import ChurnError, DataContractError
 from features.matrix import build_matrix
 from features.registry import feature_family
+from features.snapshots import active_customers
 from features.synth import write_world
 from models.drift import DriftError
 from models.registry import load_bundle
-from pipelines.score import ModelMismatchError, active_customers, run_score
+from models.scoring import ModelMismatchError
+from pipelines.score import run_score
 
 pytestmark = pytest.mark.slow
 
@@ -197,7 +199,7 @@ def test_crash_while_writing_leaves_the_previous_day_intact(world, monkeypatch) 
             raise OSError("disk full (injected)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("pipelines.score.pq.write_table", crash_on_second_part)
+    monkeypatch.setattr("pipelines.catalog.pq.write_table", crash_on_second_part)
     with pytest.raises(OSError, match="injected"):
         run_score(world["data"], world["cfg"], AS_OF, world["root"] / "out", world["model"])
     assert calls["n"] == 2
@@ -221,7 +223,7 @@ def test_model_built_on_other_features_is_refused(world, tmp_path) -> None:
     # Scoring-only edits (tier thresholds) do not invalidate the model.
     tiers = cfg.scoring.tiers.model_copy(update={"high_expected_loss": 70.0})
     edited = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"tiers": tiers})})
-    assert run_score(world["data"], edited, AS_OF, tmp_path, world["model"]).manifest["rows"] > 0
+    assert run_score(world["data"], edited, AS_OF, tmp_path, world["model"]).manifest.rows > 0
 
 
 def drifted_world(world, folder: Path) -> Path:
@@ -244,10 +246,7 @@ def test_drifted_data_fails_without_allow_drift(world, tmp_path) -> None:
     allowed = run_score(
         data, world["cfg"], AS_OF, tmp_path / "out", world["model"], allow_drift=True
     )
-    assert (
-        allowed.manifest["drift"]["allowed"]
-        and "revenue_365d" in allowed.manifest["drift"]["failed"]
-    )
+    assert allowed.manifest.drift.allowed and "revenue_365d" in allowed.manifest.drift.failed
     assert (tmp_path / "out" / "scores" / DAY / "manifest.json").is_file()
 
 

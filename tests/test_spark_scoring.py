@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from features.engines import spark_failure, spark_settings
 from pipelines.cli import app
-from pipelines.score import build_features, run_score
+from pipelines.score import EngineChoice, build_features, run_score
 from pipelines.spark_scoring import spark_features
 from tests.test_scoring import read_day, small_config, trained_world
 
@@ -28,7 +28,7 @@ def world(tmp_path_factory):
     with trained_world(root, customers=800, seed=5, cfg=cfg) as (data, model):
         local = run_score(data, cfg, AS_OF, root / "duckdb", model)
         spark = run_score(
-            data, cfg, AS_OF, root / "spark", model, engine="spark", spark_master="local[2]"
+            data, cfg, AS_OF, root / "spark", model, engine=EngineChoice("spark", "local[2]")
         )
         yield {"data": data, "cfg": cfg, "local": local, "spark": spark}
 
@@ -43,15 +43,15 @@ def test_spark_builds_the_same_feature_matrix(world):
 
 def test_spark_scores_tiers_and_reasons_match_duckdb(world):
     local, spark = read_day(world["local"].folder), read_day(world["spark"].folder)
-    assert len(local) == world["local"].manifest["rows"] > 200
+    assert len(local) == world["local"].manifest.rows > 200
     assert local["reason_1"].nunique() > 2 and local["tier"].nunique() > 1
     pd.testing.assert_frame_equal(spark, local, check_exact=False, rtol=1e-12)
     same = ["customer_id", "risk_tier", "value_tier", "tier", "action", "model_version"]
     reasons = ["reason_1", "reason_2", "reason_3"]
     assert spark[same + reasons].equals(local[same + reasons])
-    for tier, counts in world["local"].manifest["tiers"].items():
-        assert world["spark"].manifest["tiers"][tier] == pytest.approx(counts, rel=1e-12)
-    assert world["spark"].manifest["data"]["hash"] == world["local"].manifest["data"]["hash"]
+    for tier, counts in world["local"].manifest.tiers.items():
+        assert world["spark"].manifest.tiers[tier] == pytest.approx(counts, rel=1e-12)
+    assert world["spark"].manifest.data_hash == world["local"].manifest.data_hash
 
 
 def test_spark_settings_keep_utc_and_let_the_user_tune_the_rest():

@@ -18,10 +18,10 @@ from models.evaluation import (
     leakage_flags,
     lift_and_capture,
 )
+from models.fitting import evaluate_bundle, fit_model
 from models.reference import feature_psi
 from models.split import split_matrix
 from models.tuning import tune
-from pipelines.train import evaluate_bundle, fit_model
 from tests.matrix_fixtures import synthetic_matrix, true_probability
 
 
@@ -41,7 +41,7 @@ def split():
 @pytest.fixture(scope="module")
 def fitted(split, tmp_path_factory):
     folder = tmp_path_factory.mktemp("optuna")
-    return fit_model(split, small_config(), folder, "study-a")
+    return fit_model(split, small_config().training, folder, "study-a")
 
 
 def test_model_learns_the_planted_signal(split, fitted) -> None:
@@ -53,13 +53,12 @@ def test_model_learns_the_planted_signal(split, fitted) -> None:
 
 
 def test_same_seed_and_data_give_identical_model_text_and_metrics(split, fitted, tmp_path) -> None:
-    again = fit_model(split, small_config(), tmp_path, "study-b")
+    again = fit_model(split, small_config().training, tmp_path, "study-b")
     assert again.bundle.booster.model_to_string() == fitted.bundle.booster.model_to_string()
     assert again.bundle.calibrator == fitted.bundle.calibrator
     cfg = small_config()
-    assert (
-        evaluate_bundle(again.bundle, split, cfg)["model"]
-        == (evaluate_bundle(fitted.bundle, split, cfg)["model"])
+    assert evaluate_bundle(again.bundle, split, cfg.training, cfg.scoring.tiers).model == (
+        evaluate_bundle(fitted.bundle, split, cfg.training, cfg.scoring.tiers).model
     )
 
 
@@ -180,17 +179,19 @@ def test_a_leaked_feature_is_flagged(split) -> None:
 
 
 def test_evaluation_reports_baseline_beside_model(split, fitted) -> None:
-    report = evaluate_bundle(fitted.bundle, split, small_config())
-    assert report["baseline"]["features"] == [
+    report = evaluate_bundle(
+        fitted.bundle, split, small_config().training, small_config().scoring.tiers
+    )
+    assert report.baseline["features"] == [
         "days_since_last_activity",
         "purchases_365d",
         "revenue_365d",
         "tenure_days",
     ]
-    assert report["baseline"]["rows"] == report["model"]["rows"] == len(split.test)
-    assert 0.6 < report["baseline"]["roc_auc"] < report["model"]["roc_auc"] + 0.05
-    assert report["leakage_flags"] == []
-    assert report["model"]["ece"] < 0.05
+    assert report.baseline["rows"] == report.model["rows"] == len(split.test)
+    assert 0.6 < report.baseline["roc_auc"] < report.model["roc_auc"] + 0.05
+    assert report.leakage_flags == []
+    assert report.model["ece"] < 0.05
 
 
 def test_training_config_has_bounded_defaults() -> None:
@@ -230,8 +231,8 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
 ) -> None:
     import pandas as pd
 
+    import models.fitting as train_module
     import models.training as training_module
-    import pipelines.train as train_module
     from models.training import train_folds
     from models.tuning import make_folds
 
@@ -258,7 +259,7 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
     monkeypatch.setattr(training_module, "lgb_dataset", recording_dataset)
     monkeypatch.setattr(train_module, "fit_calibrator", recording_calibrator)
     cfg = small_config(trials=2)
-    fitted = fit_model(split, cfg, tmp_path, "snapshot")
+    fitted = fit_model(split, cfg.training, tmp_path, "snapshot")
 
     # No LightGBM dataset (fitted or held out, in any trial or the final fit) holds a test row.
     assert seen and all(not set(frame["customer_id"]) & test_ids for frame in seen)
@@ -318,11 +319,13 @@ def test_precision_per_risk_tier_on_hand_computed_numbers() -> None:
 def test_evaluation_reports_precision_per_risk_tier(split, fitted) -> None:
     from reporting.evaluation_card import feature_importance, report_markdown
 
-    report = evaluate_bundle(fitted.bundle, split, small_config())
-    tiers = report["risk_tiers"]
+    report = evaluate_bundle(
+        fitted.bundle, split, small_config().training, small_config().scoring.tiers
+    )
+    tiers = report.risk_tiers
     assert [row["tier"] for row in tiers] == ["high", "medium", "low"]
     assert sum(row["customers"] for row in tiers) == len(split.test)
-    assert sum(row["churners"] for row in tiers) == report["model"]["churners"]
+    assert sum(row["churners"] for row in tiers) == report.model["churners"]
     markdown = report_markdown(report, feature_importance(fitted.bundle))
     high = tiers[0]
     assert f"| high | {high['customers']} | {high['churners']} |" in markdown

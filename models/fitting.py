@@ -1,0 +1,216 @@
+"""Fitting and evaluating a model, as pure steps: a split and the training settings in, a
+calibrated bundle and its evaluation out. Tuning calls the same training function as the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.config import Tiers, Training
+from features.errors import DataContractError
+from features.matrix import matrix_hash
+from models.bundle import ModelBundle
+from models.calibration import fit_calibrator
+from models.evaluation import (
+    baseline_columns,
+    baseline_probability,
+    classification_metrics,
+    fit_baseline,
+    leakage_flags,
+    precision_by_tier,
+)
+from models.reference import build_reference
+from models.spec import FeatureSpec, feature_names
+from models.split import MatrixSplit
+from models.training import train_booster, train_folds
+from models.tuning import TuningResult, make_folds, tune
+
+ECE_BINS = "10 equal-frequency bins"
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    bundle: ModelBundle
+    tuning: TuningResult
+    best_iteration: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a model is built from, stored in its feature spec for scoring to compare."""
+
+    config: str = ""  # fingerprint of the whole config
+    features: str = ""  # fingerprint of the sections that decide the features
+    code_version: str = ""
+
+
+@dataclass
+class EvaluationReport:
+    """The out-of-time evaluation of a model, and what the training job adds to it."""
+
+    split: dict
+    model: dict[str, float]
+    risk_tiers: list[dict]
+    model_uncalibrated: dict[str, float]
+    calibrator: str
+    leakage_flags: list[dict]
+    baseline: dict | None = None
+    warning: str | None = None  # the split was not by time
+    ece_bins: str = ECE_BINS
+    # Set by the training job:
+    gate: dict | None = None
+    model_version: str | None = None
+    data: dict | None = None
+    elapsed_seconds: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    ORDER = (
+        "split", "ece_bins", "model", "risk_tiers", "model_uncalibrated", "calibrator",
+        "baseline", "leakage_flags", "warning", "gate", "model_version", "data",
+        "elapsed_seconds",
+    )  # fmt: skip
+
+    def to_dict(self) -> dict:
+        """The evaluation.json record (absent parts are left out, as they always were)."""
+        entries = {key: getattr(self, key) for key in self.ORDER}
+        return {key: value for key, value in entries.items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> EvaluationReport:
+        known = {key: entry[key] for key in cls.ORDER if key in entry}
+        return cls(**known, extra={k: v for k, v in entry.items() if k not in cls.ORDER})
+
+
+def data_fingerprint(matrix: pd.DataFrame) -> dict:
+    """Hash, row counts, customers and cutoffs of the matrix; never a customer id."""
+    cutoffs = sorted(matrix["cutoff"].unique())
+    return {
+        "hash": matrix_hash(matrix),
+        "rows": len(matrix),
+        "labelled_rows": int(matrix["churned"].notna().sum()),
+        "customers": int(matrix["customer_id"].nunique()),
+        "features": len(feature_names(matrix)),
+        "cutoffs": [f"{pd.Timestamp(c):%Y-%m-%d}" for c in cutoffs],
+        "date_range": [
+            f"{pd.Timestamp(cutoffs[0]):%Y-%m-%d}",
+            f"{pd.Timestamp(cutoffs[-1]):%Y-%m-%d}",
+        ],
+        "churn_rate": round(float(matrix["churned"].mean()), 6),
+    }
+
+
+def study_key(model_name: str, data_hash: str, config_fingerprint: str) -> str:
+    """Data + config hash: the same inputs resume the same optuna study."""
+    return f"{model_name}-{data_hash}-{config_fingerprint}"
+
+
+def fit_model(
+    split: MatrixSplit,
+    training: Training,
+    study_dir: Path,
+    key: str,
+    provenance: Provenance = Provenance(),
+    on_trial=None,
+) -> FittedModel:
+    """Tune, refit with the same training function, calibrate on held-out scores.
+
+    Time split: tune, stop early and calibrate on the validation cutoff. Single snapshot: tune
+    by k-fold cross-validation over every non-test row, fit the final booster on all of them
+    with the cross-validated round count, and calibrate on the out-of-fold scores.
+    """
+    rows = split.fit_rows
+    spec = FeatureSpec.from_frame(
+        rows, config_fingerprint=provenance.config, code_version=provenance.code_version
+    )
+    # Scoring compares this to refuse a model built on other features.
+    spec = replace(spec, extra={**spec.extra, "features_fingerprint": provenance.features})
+    valid = None if split.cross_validated else split.valid
+    tuning = tune(rows, valid, spec, training, study_dir, key, on_trial=on_trial)
+    # Same function, same folds, same seed as the best trial: the same trees and round count.
+    folds = make_folds(rows, valid, training)
+    held_out = train_folds(
+        folds,
+        spec,
+        tuning.params,
+        num_boost_round=training.max_boost_rounds,
+        early_stopping_rounds=training.early_stopping_rounds,
+    )
+    if split.cross_validated:
+        # No slice is set aside: the model learns from every row, for the CV round count.
+        final = train_booster(
+            rows,
+            None,
+            spec,
+            tuning.params,
+            num_boost_round=held_out.best_iteration,
+            early_stopping_rounds=training.early_stopping_rounds,
+        ).booster
+    else:
+        final = held_out.booster
+    # Out-of-fold scores (cross-fitted) or the validation cutoff's scores: never fitted rows.
+    calibrator = fit_calibrator(
+        np.concatenate(held_out.valid_raw),
+        np.concatenate([fold.valid["churned"].to_numpy() for fold in folds]),
+        training.calibration,
+        training.seed,
+    )
+    train_scores = calibrator.apply(final.predict(spec.to_matrix(rows), raw_score=True))
+    reference = build_reference(rows, spec, train_scores)
+    bundle = ModelBundle(final, calibrator, spec, reference)
+    return FittedModel(bundle, tuning, held_out.best_iteration)
+
+
+def evaluate_bundle(
+    bundle: ModelBundle, split: MatrixSplit, training: Training, tiers: Tiers
+) -> EvaluationReport:
+    """Model vs baseline on the test rows, calibration before/after, leakage flags."""
+    test = split.test
+    label = test["churned"].to_numpy()
+    raw = bundle.raw_score(test)
+    probability = bundle.predict_proba(test)
+    report = EvaluationReport(
+        split=split.summary(),
+        model=classification_metrics(label, probability),
+        risk_tiers=precision_by_tier(label, probability, tiers),
+        model_uncalibrated=classification_metrics(label, 1.0 / (1.0 + np.exp(-raw))),
+        calibrator=bundle.calibrator.method,
+        leakage_flags=leakage_flags(test, bundle.spec.names, training.leakage_auc),
+    )
+    # The baseline learns from the same rows as the model.
+    columns = baseline_columns(split.fit_rows, training.baseline_features)
+    baseline = fit_baseline(split.fit_rows, columns, training.seed)
+    if baseline is not None:
+        report.baseline = {
+            "kind": "logistic regression",
+            "features": columns,
+            **classification_metrics(label, baseline_probability(baseline, test, columns)),
+        }
+    if split.method != "time":
+        report.warning = split.description
+    return report
+
+
+def champion_metrics(champion: ModelBundle, split: MatrixSplit) -> dict:
+    """A registered model's metrics on the new test rows (the promotion gate's comparison)."""
+    return classification_metrics(
+        split.test["churned"].to_numpy(), champion.predict_proba(split.test)
+    )
+
+
+def evaluation_rows(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Labelled rows to evaluate on; a given single-snapshot split keeps only its test rows."""
+    labelled = matrix[matrix["churned"].notna()]
+    if "split" in labelled and (labelled["split"] == "test").any():
+        labelled = labelled[labelled["split"] == "test"]
+    if labelled.empty or labelled["churned"].nunique() < 2:
+        raise DataContractError(
+            [
+                f"evaluation: {len(labelled)} labelled rows with both outcomes are needed; "
+                "pick an --as-of whose label horizon has passed"
+            ]
+        )
+    return labelled

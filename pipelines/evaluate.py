@@ -1,0 +1,71 @@
+"""`churn evaluate`, as wiring: a model's metrics on one labelled cutoff (default: the latest)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from features.config import Config
+from features.errors import ChurnError
+from models.evaluation import classification_metrics, leakage_flags, precision_by_tier
+from models.fitting import ECE_BINS, evaluation_rows
+from models.registry import resolve_model_uri
+from pipelines import catalog
+
+log = logging.getLogger(__name__)
+
+
+def ground_truth_metrics(data: Path, rows: pd.DataFrame, horizon_days: int) -> dict:
+    """Metrics of the synthetic world's true churn probabilities on the same rows: the ceiling
+    a model can approach (the generator saves them in `truth/`)."""
+    from features.synth import true_churn_probability
+
+    truth = true_churn_probability(data, sorted(rows["cutoff"].unique()), horizon_days)
+    joined = rows[["customer_id", "cutoff", "churned"]].merge(
+        truth, on=["customer_id", "cutoff"], how="left", validate="one_to_one"
+    )
+    if joined["true_probability"].isna().any():
+        raise ChurnError("truth/ does not cover every evaluated customer; regenerate the world")
+    return classification_metrics(
+        joined["churned"].to_numpy(), joined["true_probability"].to_numpy()
+    )
+
+
+def run_evaluate(
+    data: Path,
+    cfg: Config,
+    var_dir: Path,
+    model: str | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> dict:
+    """Metrics, precision per risk tier and leakage flags of a model on one labelled cutoff."""
+    from features.matrix import build_matrix
+    from features.snapshots import training_cutoffs
+
+    catalog.use_model_store(var_dir)
+    resolved = catalog.resolve_model(model, cfg.training.model_name)
+    with catalog.dataset(data, cfg) as dataset:
+        cutoff = as_of if as_of is not None else training_cutoffs(dataset, cfg)[-1]
+        rows = evaluation_rows(build_matrix(dataset, cfg, [cutoff]))
+    label = rows["churned"].to_numpy()
+    bundle = resolved.bundle
+    probability = bundle.predict_proba(rows)
+    result = {
+        "model": resolve_model_uri(model, cfg.training.model_name),
+        "cutoff": f"{pd.Timestamp(cutoff):%Y-%m-%d}",
+        "ece_bins": ECE_BINS,
+        "metrics": classification_metrics(label, probability),
+        "risk_tiers": precision_by_tier(label, probability, cfg.scoring.tiers),
+        "leakage_flags": leakage_flags(rows, bundle.spec.names, cfg.training.leakage_auc),
+    }
+    if (Path(data) / "truth").is_dir():
+        result["ground_truth"] = ground_truth_metrics(Path(data), rows, cfg.snapshots.horizon_days)
+    if bundle.spec.config_fingerprint and bundle.spec.config_fingerprint != cfg.fingerprint():
+        log.warning(
+            "the model was trained with a different config (fingerprint %s, now %s)",
+            bundle.spec.config_fingerprint,
+            cfg.fingerprint(),
+        )
+    return result
