@@ -12,7 +12,7 @@ SCORES_DIR ?= $(VAR)
 REPORT ?= $(VAR)/reports/churn-report.html
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train score report test lint bench clean
+.PHONY: help venv train score report test test-fast lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ $(VAR)/.chromium:
 
 test: $(BIN)/.installed $(VAR)/.chromium ## Run the whole test suite
 	$(BIN)/pytest -n 2
+
+test-fast: $(BIN)/.installed ## Fast tests: unit and data-contract tiers (no training, no Spark)
+	$(BIN)/pytest -n 2 -m "not slow and not spark"
 
 lint: $(BIN)/.installed ## ruff lint and format check
 	$(BIN)/ruff check features models pipelines reporting tests benchmarks

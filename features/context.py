@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from features.config import Config
 from features.contract import UTC, as_utc
+
+if TYPE_CHECKING:
+    # Type only: the config validates builder names through the registry, which imports the
+    # family modules and so this one; a runtime import would close that cycle.
+    from features.config import Config
 
 SECONDS_PER_DAY = 86_400
 # A cancel-page visit within this many seconds after an FAQ visit counts as FAQ-then-cancel,

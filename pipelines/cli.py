@@ -6,6 +6,7 @@ Options, logging and error handling shared by the commands live in `pipelines.cl
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -61,8 +62,7 @@ def data_synth(
     """Simulate a believable customer world with planted churn signals and its ground truth."""
     from features.synth import write_world
 
-    summary = write_world(out, customers=customers, seed=seed)
-    console.print(summary)
+    console.print(write_world(out, customers=customers, seed=seed))
 
 
 class Source(StrEnum):
@@ -81,8 +81,7 @@ def data_import(
     """Convert a public dataset (CDNOW, BigML telecom, eventsim) into the data contract."""
     from features.importers import import_dataset
 
-    summary = import_dataset(kind.value, src, out)
-    console.print(summary)
+    console.print(import_dataset(kind.value, src, out))
 
 
 @app.command()
@@ -160,8 +159,6 @@ def evaluate(
     var_dir: VarDirOption = Path("var"),
 ) -> None:
     """Print a model's metrics on a labelled cutoff (default: the latest) as JSON on stdout."""
-    import json
-
     from pipelines.train import run_evaluate
 
     cfg = load(config)

@@ -10,7 +10,7 @@ from features.dataset import Dataset
 from features.errors import ConfigError
 from features.matrix import build_matrix
 from features.snapshots import observed_until, training_cutoffs
-from tests.feature_fixtures import customers_frame, events_frame, in_memory_dataset, utc
+from tests.fixtures.feature_fixtures import customers_frame, events_frame, in_memory_dataset, utc
 
 CUSTOMERS = customers_frame(
     [

@@ -1,4 +1,7 @@
-"""mlflow tracking, registration without pickle, and the champion promotion gate."""
+"""mlflow tracking, registration without pickle, and the champion gate on two trained models.
+
+The gate's decision on known metrics is in `tests/unit/test_promotion_gate.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,50 +13,10 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from features.config import load_config
 from models import registry
-from models.registry import promotion_decision
 from pipelines.train import train_on_matrix
-from tests.matrix_fixtures import synthetic_matrix
-
-GOOD = {"log_loss": 0.40, "pr_auc": 0.50}
-
-
-def test_gate_promotes_without_champion() -> None:
-    decision = promotion_decision(GOOD, None, 0.002)
-    assert decision.promote and decision.reason == "no current champion"
-
-
-def test_gate_allows_a_tie_within_the_margin() -> None:
-    new = {"log_loss": 0.4015, "pr_auc": 0.4985}
-    assert promotion_decision(new, GOOD, 0.002, "3").promote
-
-
-@pytest.mark.parametrize(
-    ("new", "words"),
-    [
-        ({"log_loss": 0.41, "pr_auc": 0.55}, "log loss"),
-        ({"log_loss": 0.39, "pr_auc": 0.45}, "PR AUC"),
-    ],
-)
-def test_gate_refuses_when_either_metric_is_worse(new: dict, words: str) -> None:
-    decision = promotion_decision(new, GOOD, 0.002, "3")
-    assert not decision.promote
-    assert words in decision.reason and "v3" in decision.reason
-
-
-def small_config(name: str):
-    cfg = load_config()
-    training = cfg.training.model_copy(
-        update={
-            "trials": 2,
-            "max_boost_rounds": 80,
-            "early_stopping_rounds": 10,
-            "model_name": name,
-            "shap_sample_rows": 200,
-        }
-    )
-    return cfg.model_copy(update={"training": training})
+from tests.fixtures.configs import quick_config
+from tests.fixtures.matrix_fixtures import synthetic_matrix
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +26,9 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        cfg = small_config("churn-test")
+        cfg = quick_config(
+            "churn-test", max_boost_rounds=80, early_stopping_rounds=10, shap_sample_rows=200
+        )
         matrix = synthetic_matrix(customers=1200, cutoffs=4, seed=21)
         good = train_on_matrix(matrix, cfg, root / "var")
         # Labels shuffled on the train and validation cutoffs; the test cutoff keeps the truth,

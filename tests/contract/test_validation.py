@@ -16,7 +16,7 @@ from features.dataset import open_dataset
 from features.errors import DataContractError
 from features.validation import ValidationReport, validate_dataset
 from pipelines.cli import app
-from tests.conftest import write_dataset
+from tests.fixtures.datasets import write_dataset
 
 NOW = pd.Timestamp("2025-01-01", tz="UTC")
 NAMES = ["Ann Example", "Bob Sample", "Cy Placeholder", "Di Fixture"]

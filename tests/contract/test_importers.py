@@ -23,8 +23,8 @@ from features.importers import ImportSourceError, import_dataset
 from features.importers.cdnow import purchases_to_events
 from features.importers.common import snake_case
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 needs_data = pytest.mark.skipif(
     not DATA.is_dir(), reason=f"shared datasets not found at {DATA} (they live beside the checkout)"
 )

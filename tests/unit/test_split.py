@@ -1,13 +1,14 @@
-"""The split never mixes times at random and honours a given single-snapshot split."""
+"""The split never mixes times at random, honours a given split, and folds by customer."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from features.errors import DataContractError
 from models.split import split_matrix
-from tests.matrix_fixtures import synthetic_matrix
+from tests.fixtures.matrix_fixtures import synthetic_matrix
 
 
 def test_time_split_puts_latest_cutoff_in_test_and_never_in_train() -> None:
@@ -67,3 +68,26 @@ def test_split_with_bad_split_values_names_the_problem() -> None:
     frame["split"] = pd.array(["holdout"] * len(frame), dtype="str")
     with pytest.raises(DataContractError, match=r"labels\.split"):
         split_matrix(frame)
+
+
+@pytest.fixture(scope="module")
+def snapshot_split():
+    frame = synthetic_matrix(customers=1200, cutoffs=1, seed=5, split_column=True)
+    return split_matrix(frame, seed=1)
+
+
+def test_customer_folds_are_disjoint_stratified_and_cover_every_row(snapshot_split) -> None:
+    from models.split import customer_folds
+
+    rows = snapshot_split.fit_rows
+    folds = customer_folds(rows, 5, seed=3)
+    held = np.concatenate([h for _fit, h in folds])
+    assert sorted(held) == list(range(len(rows)))
+    rate = rows["churned"].mean()
+    for fit, part in folds:
+        assert not set(rows["customer_id"].iloc[fit]) & set(rows["customer_id"].iloc[part])
+        assert len(fit) + len(part) == len(rows)
+        assert rows["churned"].iloc[part].mean() == pytest.approx(rate, abs=0.02)
+    assert [h.tolist() for _f, h in customer_folds(rows, 5, seed=3)] == [
+        h.tolist() for _f, h in folds
+    ]

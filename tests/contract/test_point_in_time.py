@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from features.config import load_config
 from features.matrix import build_matrix, feature_columns
 from features.synth.spec import EVENT_NAMES as SYNTH_EVENT_NAMES
-from tests.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
+from tests.fixtures.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
 
 CFG = load_config()
 EVENT_NAMES = [n for n in SYNTH_EVENT_NAMES if n != "email_click"]
@@ -57,8 +57,9 @@ def _features(rows: list[tuple]) -> pd.DataFrame:
     return matrix.set_index("customer_id")
 
 
+# Each matrix build takes about 0.2 s, so the examples are counted to keep each test near 4 s
+# in the fast tier: about 20 matrix builds per test.
 SETTINGS = settings(
-    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     # Shrinking a failure can take minutes at ~0.2 s per example; the raw failing example is
@@ -67,7 +68,7 @@ SETTINGS = settings(
 )
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=10)
 @given(
     past=st.lists(_event(before=True), max_size=25),
     future=st.lists(_event(before=False), min_size=1, max_size=10),
@@ -82,7 +83,7 @@ def test_events_at_or_after_the_cutoff_change_no_feature(past, future):
     pd.testing.assert_frame_equal(with_future[columns], without[columns])
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=7)
 @given(past=st.lists(_event(before=True), max_size=25), moved=_event(before=True))
 def test_an_event_moved_to_the_cutoff_leaves_the_features(past, moved):
     customer, _, name, value, session = moved
@@ -111,7 +112,7 @@ def test_an_event_moved_to_the_cutoff_leaves_the_features(past, moved):
         assert before.loc[customer, "days_since_last_activity"] == 1 / 86_400
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=10)
 @given(past=st.lists(_event(before=True), max_size=15), customer=st.sampled_from(["a", "b", "c"]))
 def test_a_churn_event_at_the_cutoff_only_sets_the_label(past, customer):
     churn_at_cutoff = (customer, CUTOFF.isoformat(), "subscription_cancelled", None, None)

@@ -15,7 +15,7 @@ import pytest
 from features.config import load_config
 from features.matrix import build_matrix, feature_columns
 from features.registry import available_builders, feature_family
-from tests.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
+from tests.fixtures.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
 
 CUSTOMERS = [
     ("a", "2024-01-01", "basic", "DE", 10.0),

@@ -16,7 +16,7 @@ from features.dataset import CSV_STRING_COLUMNS, REQUIRED_TABLES, TABLES, open_d
 from features.importers.common import CUSTOMER_KEYS, EVENTS_SCHEMA, LABELS_SCHEMA
 from features.validation import ARROW_UTC, CONTRACT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_validation_checks_every_contract_column_with_its_type_and_requirement() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +15,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from features.config import load_config
 from features.dataset import open_dataset
 from features.errors import ChurnError, DataContractError
 from features.matrix import build_matrix
 from features.registry import feature_family
 from features.snapshots import active_customers
-from features.synth import write_world
 from models.drift import DriftError
 from models.registry import load_bundle
 from models.scoring import ModelMismatchError
 from pipelines.score import run_score
+from tests.fixtures.configs import quick_config
+from tests.fixtures.scoring_fixtures import read_day, trained_world
 
 pytestmark = pytest.mark.slow
 
@@ -35,54 +33,23 @@ AS_OF = pd.Timestamp("2026-07-01", tz="UTC")
 DAY = "as_of=2026-07-01"
 
 
-def small_config():
-    """The demo config, quick to train; small chunks so the job writes several parts."""
-    cfg = load_config()
-    training = cfg.training.model_copy(
-        update={
-            "trials": 2,
-            "max_boost_rounds": 80,
-            "early_stopping_rounds": 10,
-            "model_name": "churn-score-test",
-            "shap_sample_rows": 200,
-        }
-    )
-    # Small samples make PSI noisy: fail only on gross drift here.
-    scoring = cfg.scoring.model_copy(update={"chunk_customers": 400, "drift_fail_psi": 0.6})
-    return cfg.model_copy(update={"training": training, "scoring": scoring})
-
-
-@contextmanager
-def trained_world(root: Path, customers: int, seed: int, cfg) -> Iterator[tuple[Path, str]]:
-    """A synthetic world and a model trained on it in a temporary mlflow store under `root`;
-    yields (data folder, model URI) with the store active until the block ends."""
-    from pipelines.train import run_train
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        import mlflow
-
-        mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-        data = root / "world"
-        write_world(data, customers=customers, seed=seed)
-        trained = run_train(data, cfg, root / "var")
-        yield data, f"models:/{trained.model_name}/{trained.model_version}"
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A 1500-customer world, a model trained on it in a temporary mlflow store, one scoring."""
     root = tmp_path_factory.mktemp("scoring")
-    cfg = small_config()
+    # Quick to train; small chunks so the job writes several parts. Small samples make PSI
+    # noisy: fail only on gross drift here.
+    cfg = quick_config(
+        "churn-score-test",
+        max_boost_rounds=80,
+        early_stopping_rounds=10,
+        shap_sample_rows=200,
+        chunk_customers=400,
+        drift_fail_psi=0.6,
+    )
     with trained_world(root, customers=1500, seed=11, cfg=cfg) as (data, model):
         first = run_score(data, cfg, AS_OF, root / "out", model)
         yield {"root": root, "data": data, "cfg": cfg, "model": model, "first": first}
-
-
-def read_day(folder: Path) -> pd.DataFrame:
-    parts = sorted(folder.glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
 
 
 def file_bytes(folder: Path) -> dict[str, bytes]:

@@ -10,7 +10,8 @@ from features.engines import spark_failure, spark_settings
 from pipelines.cli import app
 from pipelines.score import EngineChoice, build_features, run_score
 from pipelines.spark_scoring import spark_features
-from tests.test_scoring import read_day, small_config, trained_world
+from tests.fixtures.configs import quick_config
+from tests.fixtures.scoring_fixtures import read_day, trained_world
 
 pytestmark = pytest.mark.spark
 
@@ -21,9 +22,14 @@ AS_OF = pd.Timestamp("2026-07-01", tz="UTC")
 def world(tmp_path_factory):
     """An 800-customer world, a model trained on it, and one scoring per engine."""
     root = tmp_path_factory.mktemp("spark-scoring")
-    cfg = small_config()
-    cfg = cfg.model_copy(
-        update={"training": cfg.training.model_copy(update={"model_name": "churn-spark"})}
+    # The scoring tests' quick config, under its own model name.
+    cfg = quick_config(
+        "churn-spark",
+        max_boost_rounds=80,
+        early_stopping_rounds=10,
+        shap_sample_rows=200,
+        chunk_customers=400,
+        drift_fail_psi=0.6,
     )
     with trained_world(root, customers=800, seed=5, cfg=cfg) as (data, model):
         local = run_score(data, cfg, AS_OF, root / "duckdb", model)
@@ -33,6 +39,7 @@ def world(tmp_path_factory):
         yield {"data": data, "cfg": cfg, "local": local, "spark": spark}
 
 
+@pytest.mark.slow
 def test_spark_builds_the_same_feature_matrix(world):
     on_duckdb, active = build_features(world["data"], world["cfg"], AS_OF)
     on_spark, spark_active, frame = spark_features(world["data"], world["cfg"], AS_OF, "local[2]")
@@ -41,6 +48,7 @@ def test_spark_builds_the_same_feature_matrix(world):
     pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_spark_scores_tiers_and_reasons_match_duckdb(world):
     local, spark = read_day(world["local"].folder), read_day(world["spark"].folder)
     assert len(local) == world["local"].manifest.rows > 200

@@ -11,8 +11,8 @@ from features.dataset import open_dataset
 from features.engines import connect
 from features.matrix import build_matrix
 from features.synth.spec import EVENT_NAMES as SYNTH_EVENT_NAMES
-from tests.feature_fixtures import CUTOFF, customers_frame, events_frame
-from tests.test_features import CUSTOMERS, EVENTS
+from tests.fixtures.feature_fixtures import CUTOFF, customers_frame, events_frame
+from tests.unit.test_features import CUSTOMERS, EVENTS
 
 pytestmark = pytest.mark.spark
 

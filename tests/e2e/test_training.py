@@ -9,28 +9,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.config import Training, load_config
 from models.bundle import ModelBundle
-from models.calibration import Calibrator, fit_calibrator
-from models.evaluation import (
-    classification_metrics,
-    expected_calibration_error,
-    leakage_flags,
-    lift_and_capture,
-)
 from models.fitting import evaluate_bundle, fit_model
 from models.reference import feature_psi
 from models.split import split_matrix
 from models.tuning import tune
-from tests.matrix_fixtures import synthetic_matrix, true_probability
+from tests.fixtures.configs import quick_config
+from tests.fixtures.matrix_fixtures import synthetic_matrix, true_probability
 
-
-def small_config(trials: int = 2):
-    cfg = load_config()
-    training = cfg.training.model_copy(
-        update={"trials": trials, "max_boost_rounds": 120, "early_stopping_rounds": 15}
-    )
-    return cfg.model_copy(update={"training": training})
+# Every test here trains (or tunes) a model; the pure steps are in tests/unit/test_evaluation.py.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +29,7 @@ def split():
 @pytest.fixture(scope="module")
 def fitted(split, tmp_path_factory):
     folder = tmp_path_factory.mktemp("optuna")
-    return fit_model(split, small_config().training, folder, "study-a")
+    return fit_model(split, quick_config().training, folder, "study-a")
 
 
 def test_model_learns_the_planted_signal(split, fitted) -> None:
@@ -53,10 +41,10 @@ def test_model_learns_the_planted_signal(split, fitted) -> None:
 
 
 def test_same_seed_and_data_give_identical_model_text_and_metrics(split, fitted, tmp_path) -> None:
-    again = fit_model(split, small_config().training, tmp_path, "study-b")
+    again = fit_model(split, quick_config().training, tmp_path, "study-b")
     assert again.bundle.booster.model_to_string() == fitted.bundle.booster.model_to_string()
     assert again.bundle.calibrator == fitted.bundle.calibrator
-    cfg = small_config()
+    cfg = quick_config()
     assert evaluate_bundle(again.bundle, split, cfg.training, cfg.scoring.tiers).model == (
         evaluate_bundle(fitted.bundle, split, cfg.training, cfg.scoring.tiers).model
     )
@@ -119,7 +107,7 @@ def test_drift_reference_is_stable_on_training_rows(split, fitted) -> None:
 
 
 def test_interrupted_study_resumes(split, tmp_path) -> None:
-    training = small_config(trials=2).training
+    training = quick_config(trials=2).training
     spec = fit_model.__globals__["FeatureSpec"].from_frame(split.train)
     first = tune(split.train, split.valid, spec, training, tmp_path, "resume")
     assert first.trials_run == 2
@@ -132,55 +120,9 @@ def test_interrupted_study_resumes(split, tmp_path) -> None:
     assert Path(resumed.storage_path).is_file()
 
 
-def test_platt_calibration_recovers_a_known_mapping() -> None:
-    rng = np.random.default_rng(0)
-    raw = rng.normal(size=20000)
-    label = (rng.random(20000) < 1 / (1 + np.exp(-(0.5 * raw - 1.0)))).astype(float)
-    calibrator = fit_calibrator(raw, label, "platt")
-    assert calibrator.params["slope"] == pytest.approx(0.5, abs=0.05)
-    assert calibrator.params["intercept"] == pytest.approx(-1.0, abs=0.05)
-    assert Calibrator.from_dict(calibrator.to_dict()) == calibrator
-
-
-def test_isotonic_calibrator_is_monotone_and_bounded() -> None:
-    rng = np.random.default_rng(1)
-    raw = rng.normal(size=5000)
-    label = (rng.random(5000) < 1 / (1 + np.exp(-2 * raw))).astype(float)
-    calibrator = fit_calibrator(raw, label, "isotonic")
-    grid = np.linspace(-5, 5, 101)
-    probability = calibrator.apply(grid)
-    assert np.all(np.diff(probability) >= 0)
-    assert probability.min() > 0 and probability.max() < 1
-
-
-def test_metrics_on_known_numbers() -> None:
-    label = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=float)
-    score = np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
-    lift, capture = lift_and_capture(label, score, 0.1)
-    assert lift == pytest.approx(5.0) and capture == pytest.approx(0.5)
-    lift, capture = lift_and_capture(label, score, 0.2)
-    assert lift == pytest.approx(2.5) and capture == pytest.approx(0.5)
-    # One bin: a constant equal to the base rate has zero ECE; 0.5 for a 20% rate has 0.3.
-    assert expected_calibration_error(label, np.full(10, 0.2), bins=1) == pytest.approx(0.0)
-    assert expected_calibration_error(label, np.full(10, 0.5), bins=1) == pytest.approx(0.3)
-    # Ten equal-frequency bins of one row each: mean |label - 0.2| = (2 * 0.8 + 8 * 0.2) / 10.
-    assert expected_calibration_error(label, np.full(10, 0.2)) == pytest.approx(0.32)
-    metrics = classification_metrics(label, score)
-    assert metrics["roc_auc"] == pytest.approx(15 / 16)
-    assert metrics["precision_top10"] == pytest.approx(1.0)
-
-
-def test_a_leaked_feature_is_flagged(split) -> None:
-    test = split.test.copy()
-    test["days_to_cancellation"] = np.where(test["churned"] == 1, 3.0, 400.0)
-    flags = leakage_flags(test, ["days_to_cancellation", "noise", "plan"], 0.95)
-    assert [flag["feature"] for flag in flags] == ["days_to_cancellation"]
-    assert flags[0]["auc"] == pytest.approx(0.0)
-
-
 def test_evaluation_reports_baseline_beside_model(split, fitted) -> None:
     report = evaluate_bundle(
-        fitted.bundle, split, small_config().training, small_config().scoring.tiers
+        fitted.bundle, split, quick_config().training, quick_config().scoring.tiers
     )
     assert report.baseline["features"] == [
         "days_since_last_activity",
@@ -194,12 +136,6 @@ def test_evaluation_reports_baseline_beside_model(split, fitted) -> None:
     assert report.model["ece"] < 0.05
 
 
-def test_training_config_has_bounded_defaults() -> None:
-    training = Training()
-    assert training.max_leaves <= 63 and training.max_boost_rounds <= 1000
-    assert training.num_threads == 1
-
-
 # ---------- single snapshot: k-fold cross-validation instead of a validation slice ----------
 
 
@@ -207,23 +143,6 @@ def test_training_config_has_bounded_defaults() -> None:
 def snapshot_split():
     frame = synthetic_matrix(customers=1200, cutoffs=1, seed=5, split_column=True)
     return split_matrix(frame, seed=1)
-
-
-def test_customer_folds_are_disjoint_stratified_and_cover_every_row(snapshot_split) -> None:
-    from models.split import customer_folds
-
-    rows = snapshot_split.fit_rows
-    folds = customer_folds(rows, 5, seed=3)
-    held = np.concatenate([h for _fit, h in folds])
-    assert sorted(held) == list(range(len(rows)))
-    rate = rows["churned"].mean()
-    for fit, part in folds:
-        assert not set(rows["customer_id"].iloc[fit]) & set(rows["customer_id"].iloc[part])
-        assert len(fit) + len(part) == len(rows)
-        assert rows["churned"].iloc[part].mean() == pytest.approx(rate, abs=0.02)
-    assert [h.tolist() for _f, h in customer_folds(rows, 5, seed=3)] == [
-        h.tolist() for _f, h in folds
-    ]
 
 
 def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
@@ -258,7 +177,7 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
 
     monkeypatch.setattr(training_module, "lgb_dataset", recording_dataset)
     monkeypatch.setattr(train_module, "fit_calibrator", recording_calibrator)
-    cfg = small_config(trials=2)
+    cfg = quick_config(trials=2)
     fitted = fit_model(split, cfg.training, tmp_path, "snapshot")
 
     # No LightGBM dataset (fitted or held out, in any trial or the final fit) holds a test row.
@@ -292,35 +211,11 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
     assert auc > 0.7
 
 
-def test_precision_per_risk_tier_on_hand_computed_numbers() -> None:
-    from features.config import Tiers
-    from models.evaluation import precision_by_tier
-
-    tiers = Tiers(high_expected_loss=10.0, medium_expected_loss=1.0, high_risk=0.3, medium_risk=0.1)
-    # Thresholds are "at or above": 0.3 is high and 0.1 is medium, 0.29 is medium.
-    probability = np.array([0.9, 0.5, 0.3, 0.29, 0.1, 0.05, 0.0])
-    label = np.array([1, 0, 1, 1, 0, 0, 0])
-    rows = precision_by_tier(label, probability, tiers)
-    assert [(r["tier"], r["customers"], r["churners"]) for r in rows] == [
-        ("high", 3, 2),
-        ("medium", 2, 1),
-        ("low", 2, 0),
-    ]
-    assert [r["precision"] for r in rows] == pytest.approx([2 / 3, 0.5, 0.0], abs=1e-6)
-    assert [r["mean_probability"] for r in rows] == pytest.approx(
-        [1.7 / 3, 0.39 / 2, 0.05 / 2], abs=1e-6
-    )
-    # An empty tier reports None, not NaN, so the JSON report stays valid.
-    strict = tiers.model_copy(update={"high_risk": 0.95})
-    high = precision_by_tier(label, probability, strict)[0]
-    assert (high["customers"], high["precision"], high["mean_probability"]) == (0, None, None)
-
-
 def test_evaluation_reports_precision_per_risk_tier(split, fitted) -> None:
     from reporting.evaluation_card import feature_importance, report_markdown
 
     report = evaluate_bundle(
-        fitted.bundle, split, small_config().training, small_config().scoring.tiers
+        fitted.bundle, split, quick_config().training, quick_config().scoring.tiers
     )
     tiers = report.risk_tiers
     assert [row["tier"] for row in tiers] == ["high", "medium", "low"]

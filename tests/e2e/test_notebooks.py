@@ -8,9 +8,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.report_fixtures import ReportWorld, session_folder, shared_report_world
+from tests.fixtures.report_fixtures import ReportWorld, session_folder, shared_report_world
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ("01-explore-data.ipynb", "02-review-churn-drivers.ipynb")
 
 

@@ -10,8 +10,8 @@ from features.config import load_config
 from features.dataset import open_dataset
 from features.matrix import build_matrix
 from features.synth import write_world
-from tests.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
-from tests.test_features import CUSTOMERS, EVENTS, EXPECTED_A
+from tests.fixtures.feature_fixtures import CUTOFF, customers_frame, events_frame, in_memory_dataset
+from tests.unit.test_features import CUSTOMERS, EVENTS, EXPECTED_A
 
 CFG = load_config()
 CUTOFFS = [pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-06-01", tz="UTC")]

@@ -1,0 +1,1 @@
+"""Data-contract tests: validation, importers, the contract, the synthetic world, snapshots."""

@@ -1,0 +1,1 @@
+"""Slow end-to-end and model tests: training, registry, jobs, Spark, the report, notebooks."""

@@ -1,0 +1,1 @@
+"""Fast tests of pure steps: builders, split, explanations, tiers, drift, report numbers."""

@@ -1,0 +1,32 @@
+"""The champion promotion gate on known metrics (no model, no mlflow store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.registry import promotion_decision
+
+GOOD = {"log_loss": 0.40, "pr_auc": 0.50}
+
+
+def test_gate_promotes_without_champion() -> None:
+    decision = promotion_decision(GOOD, None, 0.002)
+    assert decision.promote and decision.reason == "no current champion"
+
+
+def test_gate_allows_a_tie_within_the_margin() -> None:
+    new = {"log_loss": 0.4015, "pr_auc": 0.4985}
+    assert promotion_decision(new, GOOD, 0.002, "3").promote
+
+
+@pytest.mark.parametrize(
+    ("new", "words"),
+    [
+        ({"log_loss": 0.41, "pr_auc": 0.55}, "log loss"),
+        ({"log_loss": 0.39, "pr_auc": 0.45}, "PR AUC"),
+    ],
+)
+def test_gate_refuses_when_either_metric_is_worse(new: dict, words: str) -> None:
+    decision = promotion_decision(new, GOOD, 0.002, "3")
+    assert not decision.promote
+    assert words in decision.reason and "v3" in decision.reason
