@@ -12,16 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.errors import ChurnError
+from features.errors import DriftError
 from models.reference import categorical_proportions, numeric_proportions, psi
 
 log = logging.getLogger(__name__)
 
 SCORE = "__score__"
-
-
-class DriftError(ChurnError):
-    """Today's population differs from the training population beyond the fail level."""
 
 
 def _counts(entry: dict, values: pd.Series | np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from features.errors import ChurnError
+from features.errors import EXIT_FAILURE, ChurnError
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -99,14 +99,14 @@ def setup_logging(verbose: bool) -> None:
 
 
 def friendly_errors(func):
-    """Turn the errors a user can fix into one red line and exit code 1."""
+    """Turn the errors a user can fix into one red line and the error's exit code."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except ChurnError as exc:
-            fail(str(exc))
+            fail(str(exc), exc.exit_code)
         except Exception as exc:
             from features.engines import spark_failure
 
@@ -119,9 +119,9 @@ def friendly_errors(func):
     return wrapper
 
 
-def fail(message: str) -> None:
+def fail(message: str, code: int = EXIT_FAILURE) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def load(config: Path | None):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from features.config import Churn, Config, Validation, load_config
 from features.dataset import open_dataset
-from features.errors import DataContractError
+from features.errors import EXIT_BAD_DATA, DataContractError
 from features.validation import ValidationReport, validate_dataset
 from pipelines.cli import app
 from tests.fixtures.datasets import write_dataset
@@ -372,7 +372,7 @@ def test_cli_validate_exit_codes(tmp_path):
         events()[lambda f: f.customer_id.isin(["c1", "c2"])],
     )
     result = runner.invoke(app, ["validate", "--data", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == EXIT_BAD_DATA == 3
     error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
     assert "customers.customer_id" in error_lines[0]

@@ -16,11 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from features.dataset import open_dataset
-from features.errors import ChurnError, DataContractError
+from features.errors import EXIT_DRIFT, EXIT_FAILURE, ChurnError, DataContractError, DriftError
 from features.matrix import build_matrix
 from features.registry import feature_family
 from features.snapshots import active_customers
-from models.drift import DriftError
 from models.registry import load_bundle
 from models.scoring import ModelMismatchError
 from pipelines.score import run_score
@@ -224,7 +223,7 @@ def test_empty_population_fails_and_writes_nothing(world, tmp_path) -> None:
     assert not (tmp_path / "scores").exists()
 
 
-def test_cli_exits_1_with_one_line(world, tmp_path) -> None:
+def test_cli_fails_in_one_line_with_the_failure_kind_as_exit_code(world, tmp_path) -> None:
     from pipelines.cli import app
 
     config = tmp_path / "config.yaml"
@@ -234,7 +233,7 @@ def test_cli_exits_1_with_one_line(world, tmp_path) -> None:
     base = ["score", "--as-of", "2026-07-01", "--out", str(tmp_path / "out")]
     base += ["--config", str(config), "--model", world["model"]]
     refused = runner.invoke(app, [*base, "--data", str(drifted)])
-    assert refused.exit_code == 1
+    assert refused.exit_code == EXIT_DRIFT == 5
     lines = [line for line in refused.stderr.splitlines() if "error:" in line]
     assert len(lines) == 1 and "drift" in lines[0] and "--allow-drift" in refused.stderr
     passed = runner.invoke(app, [*base, "--data", str(drifted), "--allow-drift"])
@@ -242,7 +241,7 @@ def test_cli_exits_1_with_one_line(world, tmp_path) -> None:
     missing = runner.invoke(
         app, [*base[:-1], "models:/no-such-model@champion", "--data", str(drifted)]
     )
-    assert missing.exit_code == 1 and "error:" in missing.stderr
+    assert missing.exit_code == EXIT_FAILURE == 1 and "error:" in missing.stderr
 
 
 def test_unknown_model_is_a_user_error(world, tmp_path) -> None:
