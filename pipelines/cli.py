@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 
+from pipelines.cli_data import data_app
 from pipelines.cli_options import (
     AsOfOption,
     ConfigOption,
@@ -39,7 +39,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-data_app = typer.Typer(help="Create or import datasets in the data contract.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
@@ -48,40 +47,6 @@ def _setup(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     setup_logging(verbose)
-
-
-@data_app.command("synth")
-@friendly_errors
-def data_synth(
-    customers: Annotated[int, typer.Option(min=10, help="Number of customers to simulate.")],
-    out: Annotated[Path, typer.Option(help="Output folder (replaced atomically).")],
-    seed: Annotated[
-        int, typer.Option(help="Random seed; the same seed gives identical files.")
-    ] = 1,
-) -> None:
-    """Simulate a believable customer world with planted churn signals and its ground truth."""
-    from features.synth import write_world
-
-    console.print(write_world(out, customers=customers, seed=seed))
-
-
-class Source(StrEnum):
-    cdnow = "cdnow"
-    bigml = "bigml"
-    eventsim = "eventsim"
-
-
-@data_app.command("import")
-@friendly_errors
-def data_import(
-    kind: Annotated[Source, typer.Argument(help="Which public dataset SRC is.")],
-    src: Annotated[Path, typer.Argument(help="Source file or folder (see ../shared/data).")],
-    out: Annotated[Path, typer.Option(help="Output folder in the data contract.")],
-) -> None:
-    """Convert a public dataset (CDNOW, BigML telecom, eventsim) into the data contract."""
-    from features.importers import import_dataset
-
-    console.print(import_dataset(kind.value, src, out))
 
 
 @app.command()
