@@ -62,6 +62,8 @@ class Snapshots(Section):
     every_days: int = Field(default=30, gt=0)
     count: int = Field(default=6, ge=1)
     last_cutoff: date | None = None
+    # The label window [cutoff, cutoff + horizon); the time split's embargo uses it, also for
+    # labels given in a labels table (churn.source: labels), which carry no horizon of their own.
     horizon_days: int = Field(default=30, gt=0)
     lookback_days: int = Field(default=365, gt=0)
     # Exclusive end of observation; default: the day after the last event. A label needs
@@ -112,6 +114,11 @@ class Training(Section):
     # default: with 2 threads on a busy 2-core machine OpenMP spin-waits made fits ~200x slower.
     num_threads: int = Field(default=1, ge=1)
     calibration: Literal["auto", "platt", "isotonic"] = "auto"
+    # Time split embargo (models.split): validation's label window always closes by the test
+    # cutoff; "strict": a training cutoff's window also closes by the validation cutoff;
+    # "test_only": training windows may overlap validation's, never the test's (for data too
+    # short for strict, e.g. 18 months with a 182-day horizon); the split says which.
+    embargo: Literal["strict", "test_only"] = "strict"
     # Recency/frequency/value columns for the logistic-regression baseline (those present).
     baseline_features: list[str] = [
         "days_since_last_activity",

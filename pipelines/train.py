@@ -28,7 +28,7 @@ from models.fitting import (
     fit_model,
     study_key,
 )
-from models.split import MatrixSplit, split_matrix
+from models.split import MatrixSplit, split_for_training
 from pipelines import catalog
 from reporting.evaluation_card import feature_importance, report_markdown
 from reporting.figures import shap_summary_plot
@@ -87,7 +87,7 @@ def train_on_matrix(
         )
     training = cfg.training
     fingerprint = data_fingerprint(matrix)
-    split = split_matrix(matrix, training.seed, training.valid_share, training.test_share)
+    split = split_for_training(matrix, training, cfg.snapshots.horizon_days)
     code_version = registry.git_commit()
     catalog.use_model_store(var_dir)
     uri = registry.use_experiment(var_dir, training.model_name)
@@ -162,6 +162,7 @@ def log_inputs(
             "config_fingerprint": cfg.fingerprint(),
             "data_hash": fingerprint["hash"],
             "split_method": split.method,
+            **split.tags(),
             "validation": (
                 f"stratified {cfg.training.cv_folds}-fold cross-validation"
                 if split.cross_validated

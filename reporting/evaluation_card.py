@@ -39,6 +39,18 @@ def feature_importance(bundle: ModelBundle) -> pd.DataFrame:
     )
 
 
+def _embargo_lines(split: dict) -> list[str]:
+    """What a time split's label embargo dropped (nothing for older records or single snapshots)."""
+    if "dropped_cutoffs" not in split:
+        return []
+    dropped = split["dropped_cutoffs"]
+    named = f": {', '.join(dropped)}" if dropped else ""
+    return [
+        f"Dropped cutoffs ({split.get('embargo')} embargo, {split.get('horizon_days')}-day label "
+        f"windows): {len(dropped)}{named}."
+    ]
+
+
 def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
     """A short human-readable evaluation report."""
     columns = {
@@ -55,6 +67,7 @@ def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
         "# Churn model evaluation",
         "",
         f"Split: {split['description']}.",
+        *_embargo_lines(split),
         f"Test rows: {split['test_rows']}, churn rate "
         f"{split['test_churn_rate']:.3f}; ECE over {report.ece_bins}.",
         "",

@@ -56,6 +56,15 @@ def _money(value: object) -> str:
     return f"{float(value):,.0f}"
 
 
+def embargo_text(split: dict) -> str:
+    """The cutoffs a time split dropped because their label windows reach into a later part."""
+    dropped = split.get("dropped_cutoffs") or []
+    rule = f"{split.get('embargo')} embargo, {split.get('horizon_days')}-day label windows"
+    if not dropped:
+        return f"none ({rule})"
+    return f"{len(dropped)}: {', '.join(dropped)} ({rule})"
+
+
 def summary_section(inputs: ReportInputs, as_of: pd.Timestamp) -> page.Section:
     """Headline numbers."""
     tiers = numbers.tier_summary(inputs.scores)
@@ -102,6 +111,8 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
         for part in ("train", "valid", "test"):
             if cutoffs.get(part):
                 facts[f"{part} cutoffs"] = ", ".join(cutoffs[part])
+        if "dropped_cutoffs" in split:
+            facts["dropped cutoffs (label embargo)"] = embargo_text(split)
         facts["split"] = split.get("description", "—")
         facts["test rows"] = f"{split.get('test_rows', 0):,} (churn rate " + (
             f"{split.get('test_churn_rate', float('nan')):.1%})"

@@ -54,6 +54,9 @@ def test_trials_are_nested_runs_under_the_parent(trained) -> None:
     assert all("num_leaves" in run.data.params for run in children)
     parent = client.get_run(good.run_id)
     assert parent.data.tags["git_commit"]
+    # The embargo's record: 30-day windows 30 days apart close at the next cutoff, none dropped.
+    assert parent.data.tags["split_dropped_count"] == "0"
+    assert parent.data.tags["split_dropped_cutoffs"] == "none"
     assert parent.data.params["training.trials"] == "2"
     assert "test_roc_auc" in parent.data.metrics and "baseline_roc_auc" in parent.data.metrics
     artifacts = {item.path for item in client.list_artifacts(good.run_id, "report")}

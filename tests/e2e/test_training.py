@@ -15,7 +15,7 @@ from models.reference import feature_psi
 from models.split import split_matrix
 from models.tuning import tune
 from tests.fixtures.configs import quick_config
-from tests.fixtures.matrix_fixtures import synthetic_matrix, true_probability
+from tests.fixtures.matrix_fixtures import HORIZON_DAYS, synthetic_matrix, true_probability
 
 # Every test here trains (or tunes) a model; the pure steps are in tests/unit/test_evaluation.py.
 pytestmark = pytest.mark.slow
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def split():
-    return split_matrix(synthetic_matrix(customers=1500, cutoffs=4, seed=11), seed=1)
+    return split_matrix(
+        synthetic_matrix(customers=1500, cutoffs=4, seed=11), seed=1, horizon_days=HORIZON_DAYS
+    )
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +144,7 @@ def test_evaluation_reports_baseline_beside_model(split, fitted) -> None:
 @pytest.fixture(scope="module")
 def snapshot_split():
     frame = synthetic_matrix(customers=1200, cutoffs=1, seed=5, split_column=True)
-    return split_matrix(frame, seed=1)
+    return split_matrix(frame, seed=1, horizon_days=HORIZON_DAYS)
 
 
 def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(

@@ -14,12 +14,14 @@ from models.evaluation import (
     lift_and_capture,
 )
 from models.split import split_matrix
-from tests.fixtures.matrix_fixtures import synthetic_matrix
+from tests.fixtures.matrix_fixtures import HORIZON_DAYS, synthetic_matrix
 
 
 @pytest.fixture(scope="module")
 def split():
-    return split_matrix(synthetic_matrix(customers=1500, cutoffs=4, seed=11), seed=1)
+    return split_matrix(
+        synthetic_matrix(customers=1500, cutoffs=4, seed=11), seed=1, horizon_days=HORIZON_DAYS
+    )
 
 
 def test_platt_calibration_recovers_a_known_mapping() -> None:
