@@ -207,6 +207,26 @@ class ReportSettings(Section):
     shap_sample_rows: int = Field(default=2000, ge=100)
 
 
+class BacktestSettings(Section):
+    """When `churn backtest` flags a matured night "retrain recommended"."""
+
+    # Observed churners over the churners the night's calibrated probabilities expected.
+    observed_to_expected_band: tuple[float, float] = (0.8, 1.25)
+    # How far the night's ROC AUC may fall below the model's out-of-time test AUC.
+    max_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    # A gap must also exceed this many standard errors of the night's own noise (the
+    # Poisson-binomial sd of its churner count; Hanley-McNeil for its AUC), so that a small
+    # night does not cry wolf; 0 flags on the band and the drop alone.
+    significance_sd: float = Field(default=3.0, ge=0)
+
+    @field_validator("observed_to_expected_band")
+    @classmethod
+    def _band_holds_one(cls, band: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < band[0] <= 1 <= band[1]:
+            raise ValueError("must be [low, high] with 0 < low <= 1 <= high, e.g. [0.8, 1.25]")
+        return band
+
+
 # The config sections that decide what the feature builders compute.
 FEATURE_SECTIONS = ("signals", "churn", "snapshots", "features")
 
@@ -222,6 +242,7 @@ class Config(Section):
     scoring: Scoring
     engine: EngineSettings = EngineSettings()
     report: ReportSettings = ReportSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
     def fingerprint(self) -> str:
         """A stable hash of the validated config, stored with models to detect mismatches."""

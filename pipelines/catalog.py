@@ -206,12 +206,15 @@ def write_manifest(staging: Path, manifest: dict) -> None:
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+def scored_days(path: Path) -> list[str]:
+    """The dates (YYYY-MM-DD) of every published day under a scores folder, oldest first."""
+    return sorted({part.parent.name[6:] for part in scores_root(path).glob("as_of=*/*.parquet")})
+
+
 def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, ScoreManifest | None]:
     """The scores of one day (default: the latest `as_of=` partition) and its manifest."""
     root = scores_root(path)
-    days = sorted(p for p in root.glob("as_of=*") if p.is_dir() and any(p.glob("*.parquet")))
-    if as_of is not None:
-        days = [p for p in days if p.name == f"as_of={as_of}"]
+    days = [root / f"as_of={day}" for day in scored_days(root) if as_of in (None, day)]
     if not days:
         raise ChurnError(
             f"scores {root}: no as_of=YYYY-MM-DD folder with Parquet parts; "
@@ -225,6 +228,14 @@ def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, Sco
     if not manifest_path.is_file():
         return scores, None
     return scores, ScoreManifest.from_dict(json.loads(manifest_path.read_text()))
+
+
+def write_ledger(ledger: pd.DataFrame, record: dict, out: Path) -> Path:
+    """`out/backtest/`: ledger.parquet and ledger.json (no customer id), whole or not at all."""
+    with atomic_directory(Path(out) / "backtest") as staging:
+        ledger.to_parquet(staging / "ledger.parquet", index=False)
+        (staging / "ledger.json").write_text(json.dumps(record, indent=1) + "\n")
+    return Path(out) / "backtest"
 
 
 # ---------- reports ----------

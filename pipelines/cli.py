@@ -213,3 +213,26 @@ def report(
     catalog.use_model_store(var_dir)
     path = run_report(scores, out, cfg, model=model, data=data)
     console.print(f"report:  {path.resolve()}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@friendly_errors
+def backtest(
+    data: DataOption,
+    scores: Annotated[
+        Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Output folder; the ledger goes to OUT/backtest/ (atomic).")
+    ] = Path("var"),
+    config: ConfigOption = None,
+    var_dir: VarDirOption = Path("var"),
+) -> None:
+    """Join past nightly scores to the outcomes that matured since: one ledger row per night
+    (pending nights with their expected churners); exit 6 if a night recommends retraining."""
+    from pipelines.backtest import ledger_table, run_backtest
+
+    result = run_backtest(data, scores, out, load(config), var_dir)
+    console.print(ledger_table(result.ledger))
+    console.print(f"ledger:  {result.folder.resolve()}", highlight=False, soft_wrap=True)
+    result.raise_if_flagged()

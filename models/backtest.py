@@ -1,0 +1,177 @@
+"""The backtest ledger: how each night's written scores turned out once its labels matured.
+
+Pure steps: one night's scores (as written that night, never re-scored) and its label snapshot in,
+one ledger row out. A night whose horizon has not passed gets what its calibrated probabilities
+alone expect (churners overall and per tier, each tier's precision); a matured night shows that
+estimate beside the outcome. No customer id ever leaves these functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from features.config import BacktestSettings
+from models.evaluation import classification_metrics, expected_calibration_error
+from models.tiers import BANDS, TIERS
+
+# Score column -> its values: the action tier and the risk tier, each reported per value.
+GROUPS = {"tier": TIERS, "risk_tier": BANDS}
+METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
+TEXT_COLUMNS = ("as_of", "status", "model_version", "reasons")
+# Whole counts; every other number is a float (null where it does not apply).
+COUNT_SUFFIXES = ("rows", "customers", "churners", "unscored_active")
+
+
+def expected_churn(scores: pd.DataFrame) -> dict:
+    """What the probabilities alone expect: churners (their sum, with the Poisson-binomial
+    standard deviation) overall and per tier, and each tier's precision (its mean probability)."""
+    probability = scores["churn_probability"].to_numpy(dtype=np.float64)
+    row: dict = {
+        "rows": len(scores),
+        "expected_churners": float(probability.sum()),
+        "expected_churners_sd": float(np.sqrt((probability * (1 - probability)).sum())),
+        "mean_predicted": float(probability.mean()) if len(probability) else None,
+    }
+    for column, names in GROUPS.items():
+        for name in names:
+            chosen = probability[(scores[column] == name).to_numpy()]
+            prefix = f"{column}_{name}"
+            row[f"{prefix}_customers"] = len(chosen)
+            row[f"{prefix}_expected_churners"] = float(chosen.sum())
+            row[f"{prefix}_expected_precision"] = float(chosen.mean()) if len(chosen) else None
+    return row
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil's (1982) standard error of a ROC AUC."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    return float(math.sqrt(max(variance, 0.0)))
+
+
+def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
+    """The night's scores joined to its outcomes: metrics on the customers in both, and counts of
+    those scored but missing from the label snapshot (and the reverse), never dropped unsaid."""
+    outcome = labels[["customer_id", "churned"]].dropna(subset=["churned"])
+    joined = scores[["customer_id", "churn_probability", *GROUPS]].merge(
+        outcome, on="customer_id", how="left", validate="one_to_one", indicator=True
+    )
+    found = (joined.pop("_merge") == "both").to_numpy()
+    labelled = joined[found]
+    label = labelled["churned"].to_numpy(dtype=np.float64)
+    probability = labelled["churn_probability"].to_numpy(dtype=np.float64)
+    churners = int(label.sum())
+    expected = float(probability.sum())
+    sd = float(np.sqrt((probability * (1 - probability)).sum()))
+    row: dict = {
+        "labelled_rows": len(labelled),
+        "unlabelled_rows": int((~found).sum()),
+        "unscored_active": int((~outcome["customer_id"].isin(scores["customer_id"])).sum()),
+        "churners": churners,
+        "expected_churners_labelled": expected,
+        "observed_rate": churners / len(label) if len(label) else None,
+        "observed_to_expected": churners / expected if expected > 0 else None,
+        "churners_z": (churners - expected) / sd if sd > 0 else None,
+    }
+    row.update(_metrics(label, probability))
+    for column, names in GROUPS.items():
+        for name in names:
+            chosen = label[(labelled[column] == name).to_numpy()]
+            prefix = f"{column}_{name}"
+            row[f"{prefix}_churners"] = int(chosen.sum())
+            row[f"{prefix}_precision"] = float(chosen.mean()) if len(chosen) else None
+            row[f"{prefix}_capture"] = float(chosen.sum() / churners) if churners else None
+    return row
+
+
+def _metrics(label: np.ndarray, probability: np.ndarray) -> dict:
+    """The ledger's metrics; the ranking ones are null when a night has a single class."""
+    if len(label) == 0:
+        return dict.fromkeys((*METRICS, "roc_auc_se"))
+    if 0 < label.sum() < len(label):
+        metrics = {key: classification_metrics(label, probability)[key] for key in METRICS}
+        positives = int(label.sum())
+        metrics["roc_auc_se"] = auc_standard_error(
+            metrics["roc_auc"], positives, len(label) - positives
+        )
+        return metrics
+    clipped = np.clip(probability, 1e-15, 1 - 1e-15)
+    return {
+        "roc_auc": None,
+        "roc_auc_se": None,
+        "pr_auc": None,
+        "log_loss": float(-np.mean(label * np.log(clipped) + (1 - label) * np.log(1 - clipped))),
+        "brier": float(np.mean((probability - label) ** 2)),
+        "ece": expected_calibration_error(label, probability),
+    }
+
+
+def retrain_reasons(row: dict, settings: BacktestSettings, test_auc: float | None) -> list[str]:
+    """Why a matured night recommends retraining: its observed/expected churn ratio leaves the
+    band, or its AUC fell too far below the model's test AUC, each beyond the night's noise."""
+    reasons = []
+    low, high = settings.observed_to_expected_band
+    ratio, z = row.get("observed_to_expected"), row.get("churners_z")
+    noisy = z is not None and abs(z) <= settings.significance_sd
+    if ratio is not None and not low <= ratio <= high and not noisy:
+        reasons.append(
+            f"observed/expected churners {ratio:.2f} outside [{low:g}, {high:g}] "
+            f"({row['churners']} observed, {row['expected_churners_labelled']:.1f} expected)"
+        )
+    auc, se = row.get("roc_auc"), row.get("roc_auc_se") or 0.0
+    if auc is not None and test_auc is not None:
+        drop = test_auc - auc
+        if drop > settings.max_auc_drop and drop > settings.significance_sd * se:
+            reasons.append(
+                f"ROC AUC {auc:.3f} is {drop:.3f} below the model's test AUC {test_auc:.3f} "
+                f"(allowed {settings.max_auc_drop:g})"
+            )
+    return reasons
+
+
+def ledger_row(
+    as_of: str,
+    scores: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    settings: BacktestSettings,
+    test_auc: float | None = None,
+) -> dict:
+    """One night of the ledger: the estimate always, the outcome and flags once labels exist
+    (`labels` None means the night is pending)."""
+    versions = sorted(scores["model_version"].dropna().astype(str).unique())
+    row: dict = {
+        "as_of": as_of,
+        "status": "pending" if labels is None else "matured",
+        "model_version": ",".join(versions),
+        "model_test_auc": test_auc,
+    }
+    row.update(expected_churn(scores))
+    reasons: list[str] = []
+    if labels is not None:
+        row.update(observed_churn(scores, labels))
+        if row["roc_auc"] is not None and test_auc is not None:
+            row["auc_drop"] = test_auc - row["roc_auc"]
+        reasons = retrain_reasons(row, settings, test_auc)
+    row["retrain_recommended"] = bool(reasons)
+    row["reasons"] = "; ".join(reasons)
+    return row
+
+
+def ledger_frame(rows: list[dict]) -> pd.DataFrame:
+    """The ledger as a table with stable types: pending nights leave outcome columns null."""
+    frame = pd.DataFrame.from_records(rows)
+    for column in frame.columns:
+        if column in TEXT_COLUMNS:
+            frame[column] = frame[column].astype("string")
+        elif column == "retrain_recommended":
+            frame[column] = frame[column].astype("boolean")
+        elif column.endswith(COUNT_SUFFIXES) and not column.endswith("expected_churners"):
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+        else:
+            frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    return frame

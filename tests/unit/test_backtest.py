@@ -1,0 +1,160 @@
+"""The backtest ledger on hand-made nights: metrics against sklearn, the pending estimate, the
+customers that do not match, and the retrain flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from features.config import BacktestSettings
+from models.backtest import auc_standard_error, ledger_frame, ledger_row, retrain_reasons
+
+PROBABILITY = [0.9, 0.7, 0.6, 0.4, 0.35, 0.3, 0.2, 0.15, 0.1, 0.05]
+CHURNED = [1, 0, 1, 1, 0, 0, 0, 1, 0, 0]
+TIER = ["high", "high", "medium", "medium", "medium", "other", "other", "other", "other", "other"]
+RISK = ["high", "high", "high", "high", "high", "high", "medium", "medium", "medium", "low"]
+
+
+def night(ids: list[str] | None = None) -> pd.DataFrame:
+    ids = ids or [f"c{k}" for k in range(len(PROBABILITY))]
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "churn_probability": PROBABILITY,
+            "tier": TIER,
+            "risk_tier": RISK,
+            "model_version": "churn/3",
+        }
+    )
+
+
+def outcomes() -> pd.DataFrame:
+    # Shuffled: the join goes by customer id, not by row order.
+    labels = pd.DataFrame({"customer_id": [f"c{k}" for k in range(10)], "churned": CHURNED})
+    return labels.sample(frac=1.0, random_state=3).astype({"churned": "float64"})
+
+
+SETTINGS = BacktestSettings()
+
+
+def test_matured_metrics_equal_sklearn_on_the_same_rows() -> None:
+    row = ledger_row("2026-05-01", night(), outcomes(), SETTINGS)
+    label, probability = np.array(CHURNED), np.array(PROBABILITY)
+    assert row["status"] == "matured" and row["model_version"] == "churn/3"
+    assert row["rows"] == row["labelled_rows"] == 10
+    assert row["churners"] == 4 and row["observed_rate"] == pytest.approx(0.4)
+    assert row["roc_auc"] == pytest.approx(roc_auc_score(label, probability), abs=1e-6)
+    assert row["pr_auc"] == pytest.approx(average_precision_score(label, probability), abs=1e-6)
+    assert row["log_loss"] == pytest.approx(log_loss(label, probability), abs=1e-6)
+    assert row["brier"] == pytest.approx(brier_score_loss(label, probability), abs=1e-6)
+    # Ten rows in ten equal-frequency bins: ECE is the mean absolute error.
+    assert row["ece"] == pytest.approx(np.abs(label - probability).mean(), abs=1e-6)
+    assert row["observed_to_expected"] == pytest.approx(4 / sum(PROBABILITY))
+    assert row["unlabelled_rows"] == row["unscored_active"] == 0
+
+
+def test_precision_and_capture_per_tier_and_risk_tier() -> None:
+    row = ledger_row("2026-05-01", night(), outcomes(), SETTINGS)
+    # high: c0 (churned), c1; medium: c2, c3 (both churned), c4; other: c5..c9 (c7 churned)
+    assert (row["tier_high_churners"], row["tier_high_precision"]) == (1, 0.5)
+    assert row["tier_medium_precision"] == pytest.approx(2 / 3)
+    assert row["tier_other_precision"] == pytest.approx(1 / 5)
+    assert [row[f"tier_{t}_capture"] for t in ("high", "medium", "other")] == [0.25, 0.5, 0.25]
+    # risk tiers: high c0..c5 (3 churners), medium c6..c8 (1), low c9 (0)
+    assert row["risk_tier_high_precision"] == pytest.approx(3 / 6)
+    assert row["risk_tier_high_capture"] == pytest.approx(3 / 4)
+    assert (row["risk_tier_low_customers"], row["risk_tier_low_precision"]) == (1, 0.0)
+
+
+def test_pending_night_expects_the_sum_of_its_probabilities() -> None:
+    row = ledger_row("2026-06-01", night(), None, SETTINGS)
+    probability = np.array(PROBABILITY)
+    assert row["status"] == "pending" and not row["retrain_recommended"]
+    assert row["expected_churners"] == pytest.approx(probability.sum())
+    assert row["expected_churners_sd"] == pytest.approx(
+        np.sqrt((probability * (1 - probability)).sum())
+    )
+    assert row["tier_high_expected_churners"] == pytest.approx(0.9 + 0.7)
+    assert row["tier_medium_expected_precision"] == pytest.approx((0.6 + 0.4 + 0.35) / 3)
+    assert row["risk_tier_low_expected_precision"] == pytest.approx(0.05)
+    assert "churners" not in row and "roc_auc" not in row
+
+
+def test_customers_missing_from_either_side_are_counted_not_dropped_unsaid() -> None:
+    scores = night([*(f"c{k}" for k in range(9)), "ghost"])  # c9 never scored, ghost not labelled
+    row = ledger_row("2026-05-01", scores, outcomes(), SETTINGS)
+    assert (row["rows"], row["labelled_rows"]) == (10, 9)
+    assert row["unlabelled_rows"] == 1 and row["unscored_active"] == 1
+    label, probability = np.array(CHURNED[:9]), np.array(PROBABILITY[:9])
+    assert row["roc_auc"] == pytest.approx(roc_auc_score(label, probability), abs=1e-6)
+    assert row["expected_churners_labelled"] == pytest.approx(probability.sum())
+
+
+def test_a_night_with_one_class_has_no_ranking_metrics() -> None:
+    labels = outcomes().assign(churned=0.0)
+    row = ledger_row("2026-05-01", night(), labels, SETTINGS)
+    assert row["churners"] == 0 and row["roc_auc"] is None and row["tier_high_capture"] is None
+    assert row["log_loss"] == pytest.approx(log_loss(np.zeros(10), PROBABILITY, labels=[0, 1]))
+    # 0 observed against 3.75 expected (sd 1.28): 2.9 sd, within the default 3, beyond 2.
+    assert row["churners_z"] == pytest.approx(-3.75 / np.sqrt(1.6425))
+    assert not row["retrain_recommended"]
+    looser = SETTINGS.model_copy(update={"significance_sd": 2.0})
+    assert ledger_row("2026-05-01", night(), labels, looser)["retrain_recommended"]
+
+
+def test_flags_need_the_band_or_the_auc_drop_and_beyond_the_nights_noise() -> None:
+    base = {"churners": 70, "expected_churners_labelled": 100.0, "roc_auc": 0.80}
+    settings = BacktestSettings(observed_to_expected_band=(0.8, 1.25), max_auc_drop=0.05)
+    far = {**base, "observed_to_expected": 0.7, "churners_z": -3.5, "roc_auc_se": 0.02}
+    assert len(retrain_reasons(far, settings, test_auc=0.82)) == 1
+    assert "outside [0.8, 1.25]" in retrain_reasons(far, settings, test_auc=0.82)[0]
+    noisy = {**far, "churners_z": -2.0}  # out of the band but within 3 sd: a small night
+    assert retrain_reasons(noisy, settings, test_auc=0.82) == []
+    strict = settings.model_copy(update={"significance_sd": 0.0})
+    assert len(retrain_reasons(noisy, strict, test_auc=0.82)) == 1
+    inside = {**base, "observed_to_expected": 0.9, "churners_z": -1.0, "roc_auc_se": 0.02}
+    dropped = retrain_reasons(inside, settings, test_auc=0.90)  # 0.10 below, 5 se
+    assert len(dropped) == 1 and "below the model's test AUC 0.900" in dropped[0]
+    assert retrain_reasons({**inside, "roc_auc_se": 0.05}, settings, test_auc=0.90) == []
+    assert retrain_reasons(inside, settings, test_auc=None) == []
+
+
+def test_hanley_mcneil_standard_error_matches_a_bootstrap() -> None:
+    rng = np.random.default_rng(7)
+    label = (rng.random(1000) < 0.2).astype(float)
+    score = rng.normal(label * 1.2, 1.0)
+    auc = roc_auc_score(label, score)
+    boot = []
+    for _ in range(400):
+        pick = rng.integers(0, len(label), len(label))
+        boot.append(roc_auc_score(label[pick], score[pick]))
+    positives = int(label.sum())
+    se = auc_standard_error(auc, positives, len(label) - positives)
+    assert se == pytest.approx(np.std(boot), rel=0.2)
+
+
+def test_ledger_frame_keeps_types_across_pending_and_matured_nights() -> None:
+    rows = [
+        ledger_row("2026-05-01", night(), outcomes(), SETTINGS),
+        ledger_row("2026-06-01", night(), None, SETTINGS),
+    ]
+    frame = ledger_frame(rows)
+    assert str(frame["churners"].dtype) == "Int64" and frame["churners"].isna().tolist() == [
+        False,
+        True,
+    ]
+    assert frame["roc_auc"].dtype == np.float64 and np.isnan(frame["roc_auc"].iloc[1])
+    assert str(frame["tier_high_customers"].dtype) == "Int64"
+    assert frame["tier_high_expected_churners"].dtype == np.float64
+    assert "customer_id" not in frame.columns
+
+
+def test_backtest_settings_are_validated() -> None:
+    assert SETTINGS.observed_to_expected_band == (0.8, 1.25) and SETTINGS.max_auc_drop == 0.05
+    with pytest.raises(ValidationError, match="0 < low <= 1 <= high"):
+        BacktestSettings(observed_to_expected_band=(1.1, 2.0))
+    with pytest.raises(ValidationError):
+        BacktestSettings(max_auc_drop=-0.1)
