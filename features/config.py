@@ -172,10 +172,15 @@ class Scoring(Section):
     tiers: Tiers
     # reason family -> suggested action; "default" is used for families not listed.
     actions: dict[str, str]
+    # Drift is what moves the model: the calibrated score's PSI, and each feature's shift in
+    # mean exact contribution (log-odds). Against the model's reference (its latest training
+    # cutoff) they warn and recommend retraining; against the previous scored night of the
+    # same model (no more than drift_max_gap_days before) the fail levels fail the job.
     drift_warn_psi: float = Field(default=0.1, gt=0)
     drift_fail_psi: float = Field(default=0.25, gt=0)
-    # Features whose PSI is reported but never fails the job: calendar-driven features (e.g. a
-    # count of campaign emails that moves with the number of campaign days in the window).
+    drift_max_shift: float = Field(default=0.25, gt=0)
+    drift_max_gap_days: int = Field(default=7, ge=1)
+    # Features never judged for drift (still shown with their PSI).
     drift_exempt: list[str] = []
     chunk_customers: int = Field(default=200_000, gt=0)
     # LightGBM threads for prediction and TreeSHAP; 0 = one per core (scoring owns the machine).
@@ -190,6 +195,26 @@ class Scoring(Section):
         if "default" not in actions:
             raise ValueError("scoring.actions needs a 'default' action")
         return actions
+
+
+class FeedSettings(Section):
+    """Feed health and freshness, checked before anything is scored (`features.feed`).
+
+    Each mapped signal's daily volume over the last `recent_days` is compared with the
+    `baseline_days` before them in the same data."""
+
+    recent_days: int = Field(default=14, ge=1)
+    baseline_days: int = Field(default=90, ge=7)
+    # Fail when a signal's daily volume falls by more than this share.
+    max_drop: float = Field(default=0.5, gt=0, lt=1)
+    # Fail when the share of events without a value (or a session) rises by more than this.
+    max_null_jump: float = Field(default=0.2, gt=0, le=1)
+    # Fail when the mean value per event changes by more than this factor either way.
+    max_value_ratio: float = Field(default=3.0, gt=1)
+    # Judge a signal only when its baseline expects this many events in the recent window.
+    min_expected_events: int = Field(default=50, ge=1)
+    # Events must reach the day before --as-of, less this many days of allowed lateness.
+    lateness_days: int = Field(default=0, ge=0)
 
 
 class EngineSettings(Section):
@@ -240,6 +265,7 @@ class Config(Section):
     features: Features
     training: Training = Training()
     scoring: Scoring
+    feed: FeedSettings = FeedSettings()
     engine: EngineSettings = EngineSettings()
     report: ReportSettings = ReportSettings()
     backtest: BacktestSettings = BacktestSettings()

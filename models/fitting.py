@@ -23,7 +23,7 @@ from models.evaluation import (
     leakage_flags,
     precision_by_tier,
 )
-from models.reference import build_reference
+from models.reference import build_reference, reference_rows
 from models.spec import FeatureSpec, feature_names
 from models.split import MatrixSplit
 from models.training import train_booster, train_folds
@@ -158,8 +158,15 @@ def fit_model(
         training.calibration,
         training.seed,
     )
-    train_scores = calibrator.apply(final.predict(spec.to_matrix(rows), raw_score=True))
-    reference = build_reference(rows, spec, train_scores)
+    # The drift reference: the latest training cutoff, its scores and exact contributions.
+    latest = reference_rows(rows)
+    matrix = spec.to_matrix(latest)
+    reference = build_reference(
+        latest,
+        spec,
+        calibrator.apply(final.predict(matrix, raw_score=True)),
+        final.predict(matrix, pred_contrib=True)[:, :-1],
+    )
     bundle = ModelBundle(final, calibrator, spec, reference)
     return FittedModel(bundle, tuning, held_out.best_iteration)
 

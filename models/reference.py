@@ -45,8 +45,18 @@ def categorical_proportions(values: pd.Series, levels: list[str]) -> list[float]
     return [share / max(len(values), 1) for share in (*known, other, missing)]
 
 
-def build_reference(train: pd.DataFrame, spec: FeatureSpec, scores: np.ndarray) -> dict:
-    """Binned training distributions of every feature and of the calibrated score."""
+def build_reference(
+    train: pd.DataFrame,
+    spec: FeatureSpec,
+    scores: np.ndarray,
+    contributions: np.ndarray | None = None,
+) -> dict:
+    """Binned distributions of every feature and of the calibrated score, and the mean exact
+    contribution of each feature (rows x features, no bias), on the reference rows.
+
+    The reference rows are the latest training cutoff (`reference_rows`): a night is compared
+    with one cutoff like it, not with every cutoff pooled, whose calendar-driven counts never
+    look like any single night."""
     features = {}
     for name in spec.names:
         if spec.dtypes[name] == "category":
@@ -58,12 +68,25 @@ def build_reference(train: pd.DataFrame, spec: FeatureSpec, scores: np.ndarray) 
             }
         else:
             features[name] = _numeric_reference(train[name].to_numpy(dtype=np.float64))
-    return {
+    reference = {
         "bins": BINS,
         "rows": len(train),
         "features": features,
         "score": _numeric_reference(np.asarray(scores, dtype=np.float64)),
     }
+    if "cutoff" in train and len(train):
+        reference["cutoff"] = f"{pd.Timestamp(train['cutoff'].max()):%Y-%m-%d}"
+    if contributions is not None:
+        means = np.asarray(contributions, dtype=np.float64).mean(axis=0)
+        reference["contributions"] = {
+            name: float(mean) for name, mean in zip(spec.names, means, strict=True)
+        }
+    return reference
+
+
+def reference_rows(train: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the latest training cutoff (all rows of a single snapshot)."""
+    return train[train["cutoff"] == train["cutoff"].max()]
 
 
 def psi(expected: list[float], actual: list[float]) -> float:

@@ -155,13 +155,21 @@ def predict_chunk(chunk: pd.DataFrame, bundle: ModelBundle, threads: int) -> Pre
     return Predicted(chunk, matrix, raw, bundle.calibrator.apply(raw))
 
 
+@dataclass(frozen=True)
+class Explained:
+    """A chunk's exact contributions (rows x features, no bias) and its reason codes."""
+
+    contributions: np.ndarray
+    reasons: pd.DataFrame
+
+
 def explain_chunk(
     predicted: Predicted,
     bundle: ModelBundle,
     book: ReasonBook,
     threads: int,
     trees: list[TreeSplits] | None,
-) -> pd.DataFrame:
+) -> Explained:
     """Reason codes from exact TreeSHAP contributions: LightGBM's native C++ TreeSHAP, once per
     distinct decision pattern of each tree when `trees` is given, else once per row."""
     if trees is None:
@@ -174,7 +182,8 @@ def explain_chunk(
     gap = float(np.max(np.abs(contributions.sum(axis=1) - raw))) if len(raw) else 0.0
     if gap > 1e-6:  # exactness is the contract; never ship reasons that do not add up
         raise ChurnError(f"internal: contributions differ from the raw score by {gap:.2e}")
-    return reason_codes(contributions[:, :-1], predicted.chunk, book)
+    features = contributions[:, :-1]
+    return Explained(features, reason_codes(features, predicted.chunk, book))
 
 
 def decide_chunk(
@@ -213,8 +222,8 @@ def score_and_explain(
 ) -> pd.DataFrame:
     """The scores table rows for one chunk of the feature matrix (pure: features in, rows out)."""
     predicted = predict_chunk(chunk, bundle, threads)
-    reasons = explain_chunk(predicted, bundle, book, threads, trees)
-    return decide_chunk(predicted, reasons, value_source, scoring, model_version)
+    explained = explain_chunk(predicted, bundle, book, threads, trees)
+    return decide_chunk(predicted, explained.reasons, value_source, scoring, model_version)
 
 
 # ---------- totals per tier ----------

@@ -175,7 +175,9 @@ def score(
         f"scores:  {result.folder} ({manifest.rows:,} customers)",
         f"model:   {manifest.model_version}",
         f"tiers:   {tiers}",
-        f"drift:   {manifest.drift.status} (score PSI {manifest.drift.score})",
+        f"drift:   {manifest.drift.status} (score PSI {manifest.drift.score} against the "
+        f"{manifest.drift.reference})"
+        + ("; retrain recommended" if manifest.drift.retrain_recommended else ""),
         f"time:    {manifest.timings_seconds['total']:.1f} s",
     ]
     console.print("\n".join(lines), highlight=False, soft_wrap=True)

@@ -23,7 +23,7 @@ from features.contract import as_utc
 from features.errors import ChurnError
 from features.matrix import feature_columns, matrix_hash
 from models.contributions import tree_splits
-from models.drift import DriftAccumulator, DriftSummary, drift_summary, enforce
+from models.drift import DriftAccumulator, DriftLevels, DriftSummary, drift_summary, enforce
 from models.explain import ReasonBook
 from models.scoring import (
     Fingerprints,
@@ -76,11 +76,14 @@ class ScoreOutputs:
 
 
 def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int]:
-    """Validate the dataset (writing nothing on bad input), then the matrix as of the date."""
+    """Validate the dataset and check its feeds (writing nothing on bad input), then the
+    matrix as of the date."""
+    from features.feed import check_feeds
     from features.matrix import build_matrix
     from features.snapshots import active_customers
 
     with catalog.dataset(data, cfg) as dataset:
+        check_feeds(dataset, cfg, as_of)
         return build_matrix(dataset, cfg, [as_of]), active_customers(dataset, cfg, as_of)
 
 
@@ -117,8 +120,11 @@ def run_score(
     check_population(matrix, active, as_of)
     built = Fingerprints(cfg.features_fingerprint(), cfg.fingerprint())
     check_spec(resolved.bundle, matrix, built, resolved.uri)
+    previous = catalog.previous_night(out, as_of, resolved.version, cfg.scoring.drift_max_gap_days)
     with catalog.publish_day(out, as_of) as staging:
-        drift, tiers = score_into(matrix, resolved, cfg, staging, allow_drift, watch, spark_frame)
+        drift, tiers = score_into(
+            matrix, resolved, cfg, staging, allow_drift, watch, spark_frame, previous
+        )
         written = catalog.rows_written(staging)
         if written != len(matrix):
             raise ChurnError(f"internal: wrote {written} rows for {len(matrix)} customers")
@@ -141,18 +147,15 @@ def score_into(
     allow_drift: bool,
     watch: Stopwatch,
     spark_frame=None,
+    previous: tuple[str, DriftSummary] | None = None,
 ) -> tuple[DriftSummary, TierSummary]:
-    """Check drift, then score the matrix chunk by chunk into `staging` (or on Spark)."""
+    """Score the matrix chunk by chunk into `staging` (or on Spark), then judge drift against
+    the model's reference and the previous night before anything is published."""
     bundle, scoring = resolved.bundle, cfg.scoring
     drift = DriftAccumulator(bundle.reference)
     with watch.step("drift"):
         for chunk in chunks(matrix[feature_columns(matrix)], scoring.chunk_customers):
             drift.add_features(chunk)
-        early = drift_summary(
-            drift, scoring.drift_warn_psi, scoring.drift_fail_psi, scoring.drift_exempt
-        )
-        if early.failed and not allow_drift:
-            enforce(early, allow_drift)  # fail before spending time on predictions
     book = ReasonBook.build(bundle.spec.names, cfg, list(bundle.spec.categories))
     value_source = check_value_source(list(matrix.columns), cfg)
     if spark_frame is not None:
@@ -162,7 +165,7 @@ def score_into(
             scored = score_on_spark(spark_frame, bundle, book, value_source, cfg, resolved.version)
         parts = chunks(scored, scoring.chunk_customers)
     else:
-        parts = local_parts(matrix, resolved, cfg, book, value_source, watch)
+        parts = local_parts(matrix, resolved, cfg, book, value_source, watch, drift)
     tiers = TierSummary()
     for number, rows in enumerate(parts):
         drift.add_scores(rows["churn_probability"].to_numpy())
@@ -171,9 +174,13 @@ def score_into(
             catalog.write_scores_part(rows, staging, number)
         done = number * scoring.chunk_customers + len(rows)
         log.info("scored %s of %s customers", f"{done:,}", f"{len(matrix):,}")
-    summary = drift_summary(
-        drift, scoring.drift_warn_psi, scoring.drift_fail_psi, scoring.drift_exempt
+    levels = DriftLevels(
+        scoring.drift_warn_psi,
+        scoring.drift_fail_psi,
+        scoring.drift_max_shift,
+        tuple(scoring.drift_exempt),
     )
+    summary = drift_summary(drift, bundle.spec.names, levels, previous)
     enforce(summary, allow_drift)
     return replace(summary, allowed=bool(summary.failed) and allow_drift), tiers
 
@@ -185,6 +192,7 @@ def local_parts(
     book: ReasonBook,
     value_source: str | None,
     watch: Stopwatch,
+    drift: DriftAccumulator,
 ) -> Iterable[pd.DataFrame]:
     """Each chunk's score rows, predicted, explained and decided here, step by step."""
     bundle, threads = resolved.bundle, lgb_threads(cfg)
@@ -193,7 +201,10 @@ def local_parts(
         with watch.step("predict"):
             predicted = predict_chunk(chunk, bundle, threads)
         with watch.step("explain"):
-            reasons = explain_chunk(predicted, bundle, book, threads, trees)
+            explained = explain_chunk(predicted, bundle, book, threads, trees)
+            drift.add_contributions(explained.contributions)
         with watch.step("tiers"):
-            rows = decide_chunk(predicted, reasons, value_source, cfg.scoring, resolved.version)
+            rows = decide_chunk(
+                predicted, explained.reasons, value_source, cfg.scoring, resolved.version
+            )
         yield rows

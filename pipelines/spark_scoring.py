@@ -41,10 +41,12 @@ def spark_features(
     """The validated day's features on Spark: pandas matrix, active customers, Spark DataFrame."""
     from pyspark.sql import SparkSession
 
+    from features.feed import check_feeds
     from features.matrix import feature_table
     from features.snapshots import active_customers, build_snapshot, observed_until
 
     with catalog.dataset(data, cfg, "spark", master, conf) as dataset:
+        check_feeds(dataset, cfg, as_of)
         snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
         table, fills = feature_table(dataset, cfg, as_of, snapshot)
         frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()

@@ -8,15 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from features.config import load_config
 from features.dataset import open_dataset
-from features.errors import EXIT_DRIFT, EXIT_FAILURE, ChurnError, DataContractError, DriftError
+from features.errors import (
+    EXIT_DRIFT,
+    EXIT_FAILURE,
+    EXIT_FEED,
+    ChurnError,
+    DataContractError,
+    DriftError,
+    FeedError,
+)
 from features.matrix import build_matrix
 from features.registry import feature_family
 from features.snapshots import active_customers
@@ -36,15 +44,13 @@ DAY = "as_of=2026-07-01"
 def world(tmp_path_factory):
     """A 1500-customer world, a model trained on it in a temporary mlflow store, one scoring."""
     root = tmp_path_factory.mktemp("scoring")
-    # Quick to train; small chunks so the job writes several parts. Small samples make PSI
-    # noisy: fail only on gross drift here.
+    # Quick to train; small chunks so the job writes several parts; drift levels as shipped.
     cfg = quick_config(
         "churn-score-test",
         max_boost_rounds=80,
         early_stopping_rounds=10,
         shap_sample_rows=200,
         chunk_customers=400,
-        drift_fail_psi=0.6,
     )
     with trained_world(root, customers=1500, seed=11, cfg=cfg) as (data, model):
         first = run_score(data, cfg, AS_OF, root / "out", model)
@@ -165,7 +171,7 @@ def test_crash_while_writing_leaves_the_previous_day_intact(world, monkeypatch) 
             raise OSError("disk full (injected)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("pipelines.catalog.pq.write_table", crash_on_second_part)
+    monkeypatch.setattr("pipelines.catalog.scores.pq.write_table", crash_on_second_part)
     with pytest.raises(OSError, match="injected"):
         run_score(world["data"], world["cfg"], AS_OF, world["root"] / "out", world["model"])
     assert calls["n"] == 2
@@ -192,28 +198,85 @@ def test_model_built_on_other_features_is_refused(world, tmp_path) -> None:
     assert run_score(world["data"], edited, AS_OF, tmp_path, world["model"]).manifest.rows > 0
 
 
-def drifted_world(world, folder: Path) -> Path:
-    """The same world with every payment worth ten times as much."""
+def altered_world(world, folder: Path, alter) -> Path:
+    """A copy of the world whose events went through `alter` (an events DataFrame in and out)."""
     folder.mkdir()
     shutil.copy(world["data"] / "customers.parquet", folder / "customers.parquet")
-    events = pads.dataset(world["data"] / "events").to_table()
-    payment = pa.compute.equal(events["event"], "payment")
-    value = pa.compute.if_else(payment, pa.compute.multiply(events["value"], 10.0), events["value"])
-    pq.write_table(events.set_column(events.schema.get_field_index("value"), "value", value),
-                   folder / "events.parquet")  # fmt: skip
+    events = pads.dataset(world["data"] / "events").to_table().to_pandas()
+    alter(events).to_parquet(folder / "events.parquet", index=False)
     return folder
 
 
-def test_drifted_data_fails_without_allow_drift(world, tmp_path) -> None:
-    data = drifted_world(world, tmp_path / "drifted")
-    with pytest.raises(DriftError, match="revenue_365d"):
-        run_score(data, world["cfg"], AS_OF, tmp_path / "out", world["model"])
-    assert not (tmp_path / "out" / "scores" / DAY).exists()
-    allowed = run_score(
-        data, world["cfg"], AS_OF, tmp_path / "out", world["model"], allow_drift=True
+def payments_in_cents(events: pd.DataFrame) -> pd.DataFrame:
+    """The billing feed switched to cents three weeks ago."""
+    switched = (events["event"] == "payment") & (events["ts"] >= AS_OF - pd.Timedelta(days=21))
+    return events.assign(value=events["value"].where(~switched, events["value"] * 100))
+
+
+def support_calls_delivered_four_times(events: pd.DataFrame) -> pd.DataFrame:
+    """The last month's support calls each arrive four times (one second apart: not exact
+    duplicates, so validation keeps them): a broken delivery that looks like a support spike."""
+    recent = events[
+        (events["event"] == "support_call") & (events["ts"] >= AS_OF - pd.Timedelta(days=30))
+    ]
+    copies = [recent.assign(ts=recent["ts"] + pd.Timedelta(seconds=k)) for k in (1, 2, 3)]
+    return pd.concat([events, *copies], ignore_index=True)
+
+
+def email_stopped_two_months_before(events: pd.DataFrame) -> pd.DataFrame:
+    stopped = events["event"].str.startswith("email_") & (
+        events["ts"] >= AS_OF - pd.Timedelta(days=61)
     )
-    assert allowed.manifest.drift.allowed and "revenue_365d" in allowed.manifest.drift.failed
-    assert (tmp_path / "out" / "scores" / DAY / "manifest.json").is_file()
+    return events[~stopped]
+
+
+def test_a_normal_night_is_ok_against_the_reference_and_the_previous_night(world, tmp_path):
+    assert load_config().scoring.drift_exempt == []  # the shipped demo config exempts nothing
+    before = run_score(
+        world["data"], world["cfg"], AS_OF - pd.Timedelta(days=1), tmp_path, world["model"]
+    )
+    tonight = run_score(world["data"], world["cfg"], AS_OF, tmp_path, world["model"])
+    for drift in (before.manifest.drift, tonight.manifest.drift):
+        assert drift.status == "ok" and not drift.retrain_recommended, drift.warned
+        assert drift.reference.startswith("training cutoff")
+    assert tonight.manifest.drift.previous_night == "2026-06-30"
+    assert tonight.manifest.drift.night_score < 0.1
+
+
+def test_a_jump_since_the_previous_night_fails_unless_allowed(world, tmp_path) -> None:
+    jumped = altered_world(world, tmp_path / "jumped", support_calls_delivered_four_times)
+    out = tmp_path / "out"
+    run_score(world["data"], world["cfg"], AS_OF - pd.Timedelta(days=1), out, world["model"])
+    with pytest.raises(DriftError, match="support_contacts_30d") as error:
+        run_score(jumped, world["cfg"], AS_OF, out, world["model"])
+    assert "2026-06-30" in str(error.value) and "--allow-drift" in str(error.value)
+    assert not (out / "scores" / DAY).exists()
+    allowed = run_score(jumped, world["cfg"], AS_OF, out, world["model"], allow_drift=True)
+    drift = allowed.manifest.drift
+    assert drift.allowed and "support_contacts_30d" in drift.failed and drift.status == "fail"
+    assert (out / "scores" / DAY / "manifest.json").is_file()
+
+
+def test_payments_in_another_scale_fail_feed_health_and_write_nothing(world, tmp_path) -> None:
+    cents = altered_world(world, tmp_path / "cents", payments_in_cents)
+    with pytest.raises(FeedError, match=r"signals\.payment .*mean value per event"):
+        run_score(cents, world["cfg"], AS_OF, tmp_path / "out", world["model"])
+    assert not (tmp_path / "out" / "scores").exists()
+
+
+def test_a_stopped_email_feed_fails_naming_the_signal(world, tmp_path) -> None:
+    stopped = altered_world(world, tmp_path / "stopped", email_stopped_two_months_before)
+    with pytest.raises(FeedError, match=r"signals\.email_sent .*stopped or fell") as error:
+        run_score(stopped, world["cfg"], AS_OF, tmp_path / "out", world["model"])
+    assert "signals.email_open" in str(error.value)
+    assert not (tmp_path / "out" / "scores").exists()
+
+
+def test_an_as_of_after_the_data_fails_on_freshness(world, tmp_path) -> None:
+    later = AS_OF + pd.Timedelta(days=92)
+    with pytest.raises(FeedError, match=r"events end at 2026-06-30 .*feed is late or --as-of"):
+        run_score(world["data"], world["cfg"], later, tmp_path, world["model"])
+    assert not (tmp_path / "scores").exists()
 
 
 def test_empty_population_fails_and_writes_nothing(world, tmp_path) -> None:
@@ -228,19 +291,27 @@ def test_cli_fails_in_one_line_with_the_failure_kind_as_exit_code(world, tmp_pat
 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(world["cfg"].model_dump(mode="json")))
-    drifted = drifted_world(world, tmp_path / "drifted")
+    jumped = altered_world(world, tmp_path / "jumped", support_calls_delivered_four_times)
+    stopped = altered_world(world, tmp_path / "stopped", email_stopped_two_months_before)
     runner = CliRunner()
-    base = ["score", "--as-of", "2026-07-01", "--out", str(tmp_path / "out")]
-    base += ["--config", str(config), "--model", world["model"]]
-    refused = runner.invoke(app, [*base, "--data", str(drifted)])
+    base = ["score", "--out", str(tmp_path / "out"), "--config", str(config)]
+    base += ["--model", world["model"]]
+    tonight = [*base, "--as-of", "2026-07-01"]
+    yesterday = runner.invoke(app, [*base, "--as-of", "2026-06-30", "--data", str(world["data"])])
+    assert yesterday.exit_code == 0, yesterday.output
+    refused = runner.invoke(app, [*tonight, "--data", str(jumped)])
     assert refused.exit_code == EXIT_DRIFT == 5
     lines = [line for line in refused.stderr.splitlines() if "error:" in line]
     assert len(lines) == 1 and "drift" in lines[0] and "--allow-drift" in refused.stderr
-    passed = runner.invoke(app, [*base, "--data", str(drifted), "--allow-drift"])
+    passed = runner.invoke(app, [*tonight, "--data", str(jumped), "--allow-drift"])
     assert passed.exit_code == 0, passed.output
-    missing = runner.invoke(
-        app, [*base[:-1], "models:/no-such-model@champion", "--data", str(drifted)]
-    )
+    broken = runner.invoke(app, [*tonight, "--data", str(stopped)])
+    assert broken.exit_code == EXIT_FEED == 4 and "signals.email_sent" in broken.stderr
+    late = runner.invoke(app, [*base, "--as-of", "2026-10-01", "--data", str(world["data"])])
+    assert late.exit_code == EXIT_FEED and "feed is late" in late.stderr
+    unknown = ["score", "--as-of", "2026-07-01", "--out", str(tmp_path / "out")]
+    unknown += ["--model", "models:/no-such-model@champion", "--data", str(world["data"])]
+    missing = runner.invoke(app, [*unknown, "--config", str(config)])
     assert missing.exit_code == EXIT_FAILURE == 1 and "error:" in missing.stderr
 
 

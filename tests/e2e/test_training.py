@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from models.bundle import ModelBundle
 from models.fitting import evaluate_bundle, fit_model
-from models.reference import feature_psi
+from models.reference import feature_psi, reference_rows
 from models.split import split_matrix
 from models.tuning import tune
 from tests.fixtures.configs import quick_config
@@ -101,11 +101,19 @@ def test_contributions_sum_to_raw_score(split, fitted) -> None:
     )
 
 
-def test_drift_reference_is_stable_on_training_rows(split, fitted) -> None:
+def test_drift_reference_is_the_latest_training_cutoff(split, fitted) -> None:
     reference = fitted.bundle.reference
-    assert feature_psi(reference["features"]["revenue_365d"], split.train["revenue_365d"]) < 1e-9
-    shifted = split.train["revenue_365d"] * 3
+    latest = reference_rows(split.train)
+    assert latest["cutoff"].nunique() == 1 and latest["cutoff"].max() == split.train["cutoff"].max()
+    assert reference["cutoff"] == f"{latest['cutoff'].max():%Y-%m-%d}"
+    assert reference["rows"] == len(latest)
+    assert feature_psi(reference["features"]["revenue_365d"], latest["revenue_365d"]) < 1e-9
+    shifted = latest["revenue_365d"] * 3
     assert feature_psi(reference["features"]["revenue_365d"], shifted) > 0.25
+    # The mean exact contribution of each feature on those rows, for contribution drift.
+    contributions = fitted.bundle.contributions(latest)
+    for name in ("revenue_365d", "tenure_days"):
+        assert reference["contributions"][name] == pytest.approx(contributions[name].mean())
 
 
 def test_interrupted_study_resumes(split, tmp_path) -> None:

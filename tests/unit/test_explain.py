@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.config import load_config
-from models.drift import DriftAccumulator, DriftError, drift_summary, enforce
+from models.drift import DriftAccumulator, DriftError, DriftLevels, drift_summary, enforce
 from models.explain import ReasonBook, reason_codes, top_families
 from models.reference import build_reference, feature_psi
 from models.spec import FeatureSpec
@@ -127,7 +129,26 @@ def drift_reference() -> tuple[dict, pd.DataFrame]:
         }
     )
     spec = FeatureSpec.from_frame(train)
-    return build_reference(train, spec, rng.uniform(size=5000)), train
+    # Contributions: x pushes risk by 0.3 log-odds per unit, plan not at all.
+    contributions = np.column_stack([0.3 * train["x"].to_numpy(), np.zeros(5000)])
+    scores = rng.uniform(size=5000)
+    return build_reference(train, spec, scores, contributions), train
+
+
+LEVELS = DriftLevels(warn_psi=0.1, fail_psi=0.25, max_shift=0.25)
+
+
+def night(reference: dict, x_shift: float, seed: int, scores_shift: float = 0.0):
+    """A night's accumulator: features, scores and contributions with x moved by `x_shift`."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"x": rng.normal(x_shift, 1, 4000), "plan": pd.Categorical(rng.choice(["a", "b"], 4000))}
+    )
+    acc = DriftAccumulator(reference)
+    acc.add_features(frame)
+    acc.add_scores(np.clip(rng.uniform(size=4000) + scores_shift, 0, 1))
+    acc.add_contributions(np.column_stack([0.3 * frame["x"].to_numpy(), np.zeros(4000)]))
+    return acc
 
 
 def test_chunked_drift_equals_one_pass_psi() -> None:
@@ -144,19 +165,39 @@ def test_chunked_drift_equals_one_pass_psi() -> None:
         assert acc.psi_of(name) == pytest.approx(one_pass, rel=1e-9)
 
 
-def test_drift_fails_above_the_level_unless_allowed_or_exempt() -> None:
-    reference, train = drift_reference()
-    acc = DriftAccumulator(reference)
-    acc.add_features(train.assign(x=train["x"] + 2.0))
-    summary = drift_summary(acc, 0.1, 0.25)
-    assert summary.failed == ["x"] and summary.features["plan"] < 0.01
-    assert summary.status == "fail" and summary.to_dict()["status"] == "fail"
-    with pytest.raises(DriftError, match=r"x \("):
-        enforce(summary, allow_drift=False)
-    enforce(summary, allow_drift=True)  # allowed: no error
-    exempt = drift_summary(acc, 0.1, 0.25, exempt=["x"])
-    assert exempt.failed == [] and exempt.warned == ["x"] and exempt.status == "warn"
-    assert type(exempt).from_dict(exempt.to_dict()) == exempt
+def test_a_steady_night_is_ok_and_a_moved_feature_recommends_retraining() -> None:
+    reference, _train = drift_reference()
+    names = ["x", "plan"]
+    steady = drift_summary(night(reference, 0.0, 1), names, LEVELS)
+    assert steady.status == "ok" and not steady.retrain_recommended
+    assert steady.shifts["x"] == pytest.approx(0.0, abs=0.02) and steady.shifts["plan"] == 0.0
+    # x moved by 1.0: its mean contribution by 0.3 log-odds, above the 0.25 level.
+    moved = drift_summary(night(reference, 1.0, 2), names, LEVELS)
+    assert moved.shifts["x"] == pytest.approx(0.3, abs=0.02)
+    assert moved.warned == ["x"] and moved.retrain_recommended and moved.failed == []
+    enforce(moved, allow_drift=False)  # against the reference it only warns
+    exempt = drift_summary(night(reference, 1.0, 2), names, replace(LEVELS, exempt=("x",)))
+    assert exempt.status == "ok" and "x" not in exempt.shifts and exempt.features["x"] > 0.25
+    assert type(moved).from_dict(moved.to_dict()) == moved
+
+
+def test_a_jump_since_the_previous_night_fails_unless_allowed() -> None:
+    reference, _train = drift_reference()
+    names = ["x", "plan"]
+    yesterday = drift_summary(night(reference, 0.0, 3), names, LEVELS)
+    # A slow move compared with yesterday is fine; a jump of one unit in a day is not.
+    slow = drift_summary(night(reference, 0.1, 4), names, LEVELS, ("2026-06-30", yesterday))
+    assert slow.previous_night == "2026-06-30" and slow.failed == []
+    jump = drift_summary(night(reference, 1.0, 5), names, LEVELS, ("2026-06-30", yesterday))
+    assert jump.failed == ["x"] and jump.status == "fail"
+    assert jump.night_shifts["x"] == pytest.approx(0.3, abs=0.03)
+    with pytest.raises(DriftError, match=r"2026-06-30 .*x \(\+0\.3"):
+        enforce(jump, allow_drift=False)
+    enforce(jump, allow_drift=True)  # allowed: no error
+    scores_jump = drift_summary(
+        night(reference, 0.0, 6, scores_shift=0.5), names, LEVELS, ("2026-06-30", yesterday)
+    )
+    assert scores_jump.failed == ["score"] and scores_jump.night_score >= 0.25
 
 
 def test_grouped_treeshap_equals_lightgbm_pred_contrib() -> None:

@@ -1,0 +1,114 @@
+"""The model store: mlflow tracking and registry, resolved models, evaluation records, runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.errors import ChurnError
+from models.bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    uri: str
+    version: str  # what every score row records, e.g. "churn-synthetic/3"
+    bundle: ModelBundle
+
+
+def use_model_store(var_dir: Path) -> str:
+    """Point mlflow at the store under `var_dir` (or MLFLOW_TRACKING_URI); no progress bars."""
+    from models.registry import use_store
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return use_store(var_dir)
+
+
+def resolve_model(model: str | None, model_name: str) -> ResolvedModel:
+    """Turn `--model` (or the champion alias) into one fixed version and load it once."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from models.registry import load_bundle, resolve_model_uri
+
+    uri = resolve_model_uri(model, model_name)
+    if Path(uri).is_dir():
+        return ResolvedModel(uri, f"file:{Path(uri).resolve().name}", load_bundle(uri))
+    if uri.startswith("models:/") and "@" in uri:
+        # Pin the alias first: if it moves while we download, we still load what we record.
+        name, alias = uri.removeprefix("models:/").split("@", 1)
+        try:
+            version = str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        except MlflowException as exc:
+            raise ChurnError(
+                f"model {uri}: no such registered model or alias "
+                f"({exc.message.splitlines()[0]}); train one with `churn train` or pass --model"
+            ) from None
+        uri = f"models:/{name}/{version}"
+    label = uri.removeprefix("models:/") if uri.startswith("models:/") else uri
+    return ResolvedModel(uri, label, load_bundle(uri))
+
+
+def model_run_id(uri: str) -> str | None:
+    """The training run behind a `models:/NAME/VERSION` or `models:/NAME@ALIAS` URI."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return None
+    name = uri.removeprefix("models:/")
+    client = MlflowClient()
+    try:
+        if "@" in name:
+            model, alias = name.split("@", 1)
+            return client.get_model_version_by_alias(model, alias).run_id
+        model, version = name.rsplit("/", 1)
+        return client.get_model_version(model, version).run_id
+    except MlflowException:
+        return None
+
+
+def load_evaluation(uri: str) -> dict | None:
+    """The evaluation record the training run wrote for this model, if it can be found."""
+    local = Path(uri)
+    if local.is_dir():
+        for candidate in (local / "evaluation.json", local.parent / "evaluation.json"):
+            if candidate.is_file():
+                return json.loads(candidate.read_text())
+        return None
+    run_id = model_run_id(uri)
+    if run_id is None:
+        return None
+    import mlflow
+
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/report/evaluation.json")
+    except Exception as exc:  # a missing artifact is a gap in the report, not a failure
+        log.warning("no evaluation record for %s: %s", uri, str(exc).splitlines()[0])
+        return None
+
+
+def log_report(uri: str, path: Path) -> None:
+    """Attach the report to the model's training run, beside the evaluation record."""
+    run_id = model_run_id(uri)
+    if run_id is None:
+        return
+    from mlflow import MlflowClient
+
+    MlflowClient().log_artifact(run_id, str(path), "report")
+    log.info("report logged to mlflow run %s", run_id)
+
+
+def run_folder(var_dir: Path, run_id: str) -> Path:
+    folder = Path(var_dir) / "runs" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def study_folder(var_dir: Path) -> Path:
+    return Path(var_dir) / "optuna"

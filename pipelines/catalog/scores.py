@@ -1,0 +1,101 @@
+"""Nightly scores: OUT/scores/as_of=YYYY-MM-DD/ (Parquet parts + manifest.json), published whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.atomic import atomic_directory
+from features.contract import SCORES
+from features.errors import ChurnError
+from models.drift import DriftSummary
+from pipelines.manifest import ScoreManifest
+
+SCORES_ARROW = SCORES.arrow()
+MANIFEST = "manifest.json"
+
+
+def scores_root(path: Path) -> Path:
+    """Accept the score job's --out folder or its `scores/` folder."""
+    path = Path(path)
+    return path / "scores" if (path / "scores").is_dir() else path
+
+
+def day_folder(out: Path, as_of: pd.Timestamp) -> Path:
+    return Path(out) / "scores" / f"as_of={as_of:%Y-%m-%d}"
+
+
+@contextmanager
+def publish_day(out: Path, as_of: pd.Timestamp) -> Iterator[Path]:
+    """A staging folder that becomes the day's folder only if the block succeeds."""
+    with atomic_directory(day_folder(out, as_of)) as staging:
+        yield staging
+
+
+def write_scores_part(rows: pd.DataFrame, staging: Path, number: int) -> None:
+    """One Parquet part with the contract's scores schema (same rows, same bytes)."""
+    table = pa.Table.from_pandas(rows, schema=SCORES_ARROW, preserve_index=False)
+    pq.write_table(table, staging / f"part-{number:05d}.parquet", compression="zstd")
+
+
+def rows_written(staging: Path) -> int:
+    return sum(pq.read_metadata(part).num_rows for part in staging.glob("part-*.parquet"))
+
+
+def write_manifest(staging: Path, manifest: dict) -> None:
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def scored_days(path: Path) -> list[str]:
+    """The dates (YYYY-MM-DD) of every published day under a scores folder, oldest first."""
+    return sorted({part.parent.name[6:] for part in scores_root(path).glob("as_of=*/*.parquet")})
+
+
+def previous_night(
+    out: Path, as_of: pd.Timestamp, model_version: str, max_gap_days: int
+) -> tuple[str, DriftSummary] | None:
+    """The latest night before `as_of`, at most `max_gap_days` earlier, scored by the same
+    model version: its date and drift summary (tonight's like-for-like reference)."""
+    earliest = as_of - pd.Timedelta(days=max_gap_days)
+    root = Path(out) / "scores"
+    for folder in sorted(root.glob("as_of=*"), reverse=True):
+        day = pd.Timestamp(folder.name.removeprefix("as_of="), tz="UTC")
+        if not earliest <= day < as_of or not (folder / MANIFEST).is_file():
+            continue
+        manifest = ScoreManifest.from_dict(json.loads((folder / MANIFEST).read_text()))
+        if manifest.model_version == model_version:
+            return manifest.as_of, manifest.drift
+    return None
+
+
+def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, ScoreManifest | None]:
+    """The scores of one day (default: the latest `as_of=` partition) and its manifest."""
+    root = scores_root(path)
+    days = [root / f"as_of={day}" for day in scored_days(root) if as_of in (None, day)]
+    if not days:
+        raise ChurnError(
+            f"scores {root}: no as_of=YYYY-MM-DD folder with Parquet parts; "
+            "run `churn score --out DIR` first and pass that DIR"
+        )
+    day = days[-1]
+    scores = pd.concat(
+        [pd.read_parquet(part) for part in sorted(day.glob("*.parquet"))], ignore_index=True
+    )
+    manifest_path = day / MANIFEST
+    if not manifest_path.is_file():
+        return scores, None
+    return scores, ScoreManifest.from_dict(json.loads(manifest_path.read_text()))
+
+
+def write_ledger(ledger: pd.DataFrame, record: dict, out: Path) -> Path:
+    """`out/backtest/`: ledger.parquet and ledger.json (no customer id), whole or not at all."""
+    with atomic_directory(Path(out) / "backtest") as staging:
+        ledger.to_parquet(staging / "ledger.parquet", index=False)
+        (staging / "ledger.json").write_text(json.dumps(record, indent=1) + "\n")
+    return Path(out) / "backtest"
