@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import Config
+from features.contract import UTC, series_as_naive_utc
 
 KPI_COLUMNS = ("churn_rate", "retention_rate", "revenue_churn")
 
@@ -25,8 +26,8 @@ KPI_COLUMNS = ("churn_rate", "retention_rate", "revenue_churn")
 def month_start(moments: pd.Series | pd.DatetimeIndex) -> pd.Series:
     """The first instant (UTC) of each timestamp's calendar month."""
     series = pd.Series(moments)
-    naive = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    return naive.dt.to_period("M").dt.to_timestamp().dt.tz_localize("UTC")
+    naive = series_as_naive_utc(series)
+    return naive.dt.to_period("M").dt.to_timestamp().dt.tz_localize(UTC)
 
 
 def complete_months(first: pd.Timestamp, until: pd.Timestamp) -> pd.DatetimeIndex:
