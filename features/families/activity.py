@@ -55,3 +55,21 @@ def activity_trend_30d_vs_60d(ctx: FeatureContext) -> ibis.Value | None:
     if recent is None:
         return None
     return recent - ctx.active_days(30, 90) / 2
+
+
+@register(
+    family="activity",
+    reason="has been inactive for {value:.0%} of the time since their first activity",
+    missing=None,
+)
+def activity_recency_share(ctx: FeatureContext) -> ibis.Value | None:
+    """Days since the latest activity over days since the first, in the lookback; missing if none.
+
+    Recency relative to the customer's own history: 0.9 means the same for a customer first seen
+    three months or a year ago, so it carries over to a cohort older than the training cutoffs
+    (days since last activity alone does not: an older cohort has recencies training never saw).
+    """
+    if not ctx.names("activity"):
+        return None
+    age = ibis.cases((ctx.is_signal("activity"), ctx.events.age_s), else_=None)
+    return age.min().cast("float64") / age.max().cast("float64")

@@ -8,6 +8,7 @@ from features.context import SECONDS_PER_DAY, FeatureContext
 from features.registry import register
 
 PLAN_PRICE_COLUMN = "plan_price"
+DAYS_PER_MONTH = 30.4375
 
 
 def _revenue(ctx: FeatureContext, days: int) -> ibis.Value | None:
@@ -48,6 +49,30 @@ def average_order_value_365d(ctx: FeatureContext) -> ibis.Value | None:
     if revenue is None:
         return None
     return revenue / ctx.count("payment", 365).nullif(0)
+
+
+def _per_month(ctx: FeatureContext, total: ibis.Value | None) -> ibis.Value | None:
+    """`total` over the months since the first payment in the lookback (at least one month)."""
+    if total is None:
+        return None
+    first_s = ibis.cases((ctx.is_signal("payment"), ctx.events.age_s), else_=None).max()
+    months = ibis.greatest(first_s.cast("float64") / (SECONDS_PER_DAY * DAYS_PER_MONTH), 1.0)
+    return total / months
+
+
+@register(family="value", reason="buys only {value:.2f} times a month")
+def purchases_per_month(ctx: FeatureContext) -> ibis.Value | None:
+    """Payments in the lookback per month since the first of them (at least one month).
+
+    A rate, unlike a count over a fixed window, means the same for young and old customers.
+    """
+    return _per_month(ctx, ctx.count("payment", ctx.cfg.snapshots.lookback_days))
+
+
+@register(family="value", reason="spends only {value:.2f} a month")
+def revenue_per_month(ctx: FeatureContext) -> ibis.Value | None:
+    """Payments' value in the lookback per month since the first of them (at least one month)."""
+    return _per_month(ctx, _revenue(ctx, ctx.cfg.snapshots.lookback_days))
 
 
 @register(
