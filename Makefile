@@ -12,18 +12,24 @@ SCORES_DIR ?= $(VAR)
 REPORT ?= $(VAR)/reports/churn-report.html
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train score report test test-fast lint bench clean
+.PHONY: help venv lock train score report test test-fast lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+# Exact tested versions from requirements.lock (pip constraints); pyproject.toml keeps the ranges.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,spark]'
 	touch $@
 
 venv: $(BIN)/.installed ## Create the virtual environment and install the project
+
+lock: $(BIN)/.installed ## Pin what the virtual environment has now (after tests pass) in requirements.lock
+	set -o pipefail; { echo "# Exact versions the tests passed with: \`make lock\` regenerates it (pip freeze)."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -iv '^churn[-_]pipeline=='; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
 
 $(DEMO_DATA)/customers.parquet: | $(BIN)/.installed
 	$(BIN)/churn data synth --customers $(DEMO_CUSTOMERS) --seed 1 --out $(DEMO_DATA)

@@ -1,7 +1,8 @@
 """Write outputs atomically: build in a temporary sibling, then rename into place.
 
 A crash (or a validation error) leaves the previous output untouched and no partial file; a rerun
-replaces the previous output whole.
+replaces the previous output whole. Published outputs get the modes a plain mkdir or open would
+give under the umask (the temporary ones are owner-only), so group and others can read them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield staging
+        publishable(staging)
         if target.exists():
             # Move the old output aside first so the swap is two renames, never a partial tree.
             retired = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -45,7 +47,18 @@ def atomic_file(target: Path | str) -> Iterator[Path]:
     staging = Path(name)
     try:
         yield staging
+        publishable(staging)
         os.replace(staging, target)
     finally:
         if staging.exists():
             staging.unlink()
+
+
+def publishable(path: Path) -> None:
+    """Folders 0o777 and files 0o666 less the umask (0o755/0o644 by default), through the tree:
+    `mkdtemp` and `mkstemp` create owner-only staging that would otherwise be published as is."""
+    mask = os.umask(0o022)  # read the umask by setting it; put it back at once
+    os.umask(mask)
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not item.is_symlink():
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~mask)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -103,6 +104,7 @@ class Training(Section):
     trials: int = Field(default=20, ge=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
     objective: Literal["log_loss", "pr_auc"] = "log_loss"
+    # The registered model and experiment name; it also names folders and URIs, so no paths.
     model_name: str = "churn"
     # The new model must be no worse than the champion by more than this on each gate metric.
     promotion_margin: float = Field(default=0.0, ge=0)
@@ -134,6 +136,16 @@ class Training(Section):
     # Single-snapshot datasets: tuning, early stopping and calibration use stratified k-fold
     # cross-validation over all non-test customers instead of one small validation slice.
     cv_folds: int = Field(default=5, ge=2, le=20)
+
+    @field_validator("model_name")
+    @classmethod
+    def _plain_model_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+            raise ValueError(
+                f"{name!r}: use letters, digits, '-', '_' and '.' only (up to 100, starting "
+                "with a letter or digit), e.g. churn-telecom"
+            )
+        return name
 
 
 class ValueSpec(Section):

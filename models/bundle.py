@@ -4,10 +4,12 @@ model.txt        LightGBM booster, native text format
 calibrator.json  calibrator parameters (Platt or isotonic breakpoints)
 spec.json        feature names, dtypes, category levels, config fingerprint, code version
 reference.json   drift reference (binned training distributions) for PSI
+checksums.json   SHA-256 of the four files above, checked before every load
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from models.spec import FeatureSpec
 log = logging.getLogger(__name__)
 
 FILES = ("model.txt", "calibrator.json", "spec.json", "reference.json")
+CHECKSUMS = "checksums.json"
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,18 @@ class ModelBundle:
             ("reference.json", self.reference),
         ):
             (folder / name).write_text(json.dumps(payload, indent=1, sort_keys=True))
+        (folder / CHECKSUMS).write_text(json.dumps(checksums(folder), indent=1, sort_keys=True))
         return folder
 
     @classmethod
-    def load(cls, folder: Path | str) -> ModelBundle:
-        """Read a bundle written by `save`: text and JSON only, never pickle."""
+    def load(
+        cls, folder: Path | str, label: str | None = None, recorded: dict | None = None
+    ) -> ModelBundle:
+        """Read a bundle written by `save`: text and JSON only, never pickle, and only after
+        every file matches its recorded checksum (`checksums.json`, and `recorded`, the
+        registry's copy, when given). `label` names the bundle in errors (default: the folder)."""
         folder = Path(folder)
+        verify(folder, label or str(folder), recorded)
         missing = [name for name in FILES if not (folder / name).is_file()]
         if missing:
             raise ChurnError(
@@ -73,3 +82,45 @@ class ModelBundle:
         spec = FeatureSpec.from_dict(json.loads((folder / "spec.json").read_text()))
         reference = json.loads((folder / "reference.json").read_text())
         return cls(booster, calibrator, spec, reference)
+
+
+def checksums(folder: Path | str) -> dict[str, str]:
+    """SHA-256 of each bundle file, by name."""
+    return {name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest() for name in FILES}
+
+
+def verify(folder: Path, label: str, recorded: dict | None = None) -> None:
+    """Refuse a bundle whose files differ from their recorded checksums, naming the file.
+
+    Bundles saved before checksums were recorded (no `checksums.json`, no registry record)
+    load with a warning."""
+    records = [recorded] if recorded else []
+    if (folder / CHECKSUMS).is_file():
+        try:
+            records.insert(0, dict(json.loads((folder / CHECKSUMS).read_text())))
+        except (ValueError, TypeError):
+            raise ChurnError(
+                f"model bundle {label}: {CHECKSUMS} is not a checksum record; the model was "
+                "altered after registration — re-register it"
+            ) from None
+    if not records:
+        log.warning(
+            "model bundle %s: no %s (saved before checksums were recorded); loading it "
+            "unverified — re-register it to record them",
+            label,
+            CHECKSUMS,
+        )
+        return
+    for name in FILES:
+        path = folder / name
+        if not path.is_file():
+            raise ChurnError(
+                f"model bundle {label}: {name} is missing; the model was altered after "
+                "registration — re-register it"
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if any(record.get(name) != digest for record in records):
+            raise ChurnError(
+                f"model bundle {label}: {name} does not match its recorded checksum; the model "
+                "was altered after registration — re-register it"
+            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -28,7 +29,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from features.errors import ChurnError
-from models.bundle import ModelBundle
+from models.bundle import ModelBundle, checksums
+from models.environment import environment_record
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ CHAMPION = "champion"
 ENTRY_POINT = Path(__file__).resolve().parent / "pyfunc_entry.py"
 HISTORY_TAG = "promotion_history"
 HISTORY_KEEP = 25
+# Model-version tag: the bundle files' SHA-256 at registration, checked again at every load.
+CHECKSUM_TAG = "bundle.sha256"
 
 
 def tracking_uri(var_dir: Path) -> str:
@@ -105,6 +109,16 @@ def flatten(data: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def log_environment() -> dict:
+    """Python and the numeric packages' versions on the active run: `environment.json` and
+    `env.*` params (so runs can be compared by version); returns the record."""
+    record = environment_record()
+    mlflow.log_dict(record, "environment.json")
+    versions = {"python": record["python"], **record["packages"]}
+    mlflow.log_params({f"env.{name}": version for name, version in versions.items()})
+    return record
+
+
 def log_trial_run(trial, objective: str) -> None:
     """One nested run per optuna trial under the active parent run."""
     with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
@@ -138,7 +152,10 @@ def log_and_register(bundle_dir: Path, model_name: str, example: pd.DataFrame, s
         # mlflow nags about type hints on `predict`; the explicit signature does that job.
         warnings.filterwarnings("ignore", message=".*type hints.*", category=UserWarning)
         info = _log_model(bundle_dir, model_name, example, signature)
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    record = json.dumps(checksums(bundle_dir), sort_keys=True)
+    MlflowClient().set_model_version_tag(model_name, version, CHECKSUM_TAG, record)
+    return version
 
 
 def _log_model(bundle_dir: Path, model_name: str, example: pd.DataFrame, signature):
@@ -179,17 +196,40 @@ def load_bundle(uri: str) -> ModelBundle:
     local = Path(uri)
     if local.is_dir():
         return ModelBundle.load(bundle_folder(local) if (local / "MLmodel").exists() else local)
+    source, recorded = registered_checksums(uri)
     destination = Path(tempfile.mkdtemp(prefix="churn-model-"))
     try:
-        path = Path(
-            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
-        )
-    except MlflowException as exc:
-        raise ChurnError(
-            f"model {uri}: cannot be loaded ({exc.message.splitlines()[0]}); "
-            "train one with `churn train` or pass --model URI"
-        ) from None
-    return ModelBundle.load(bundle_folder(path))
+        try:
+            path = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(destination))
+            )
+        except MlflowException as exc:
+            raise ChurnError(
+                f"model {uri}: cannot be loaded ({exc.message.splitlines()[0]}); "
+                "train one with `churn train` or pass --model URI"
+            ) from None
+        # The bundle is read into memory, so the download goes on every exit path.
+        return ModelBundle.load(bundle_folder(path), uri, recorded)
+    finally:
+        shutil.rmtree(destination, ignore_errors=True)
+
+
+def registered_checksums(uri: str) -> tuple[str, dict | None]:
+    """For `models:/NAME/VERSION` or `models:/NAME@ALIAS`: the URI of that one version (an alias
+    pinned, so the files and the record match) and the checksums recorded at its registration."""
+    if not uri.startswith("models:/"):
+        return uri, None
+    name = uri.removeprefix("models:/")
+    client = MlflowClient()
+    try:
+        if "@" in name:
+            version = client.get_model_version_by_alias(*name.split("@", 1))
+        else:
+            version = client.get_model_version(*name.rsplit("/", 1))
+    except (MlflowException, TypeError):
+        return uri, None  # no such version (download says so) or a model-id URI: no record
+    record = version.tags.get(CHECKSUM_TAG)
+    return f"models:/{version.name}/{version.version}", json.loads(record) if record else None
 
 
 def bundle_folder(model_dir: Path) -> Path:

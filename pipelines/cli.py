@@ -27,6 +27,7 @@ from pipelines.cli_options import (
     SparkMasterOption,
     VarDirOption,
     console,
+    forbid_pickle,
     friendly_errors,
     load,
     parse_spark_conf,
@@ -47,6 +48,7 @@ def _setup(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     setup_logging(verbose)
+    forbid_pickle()
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -96,6 +97,12 @@ def setup_logging(verbose: bool) -> None:
     )
     for noisy in ("alembic", "urllib3", "matplotlib", "numba", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def forbid_pickle() -> None:
+    """No job unpickles a model: our bundles are text and JSON, so mlflow may refuse pickles
+    outright. Forced, not defaulted: an inherited `true` does not reopen the door."""
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 
 def friendly_errors(func):

@@ -151,10 +151,10 @@ def train_on_matrix(
 def log_inputs(
     cfg: Config, fingerprint: dict, split: MatrixSplit, code_version: str, config_path
 ) -> None:
-    """Tags, the config as params and as a file, and the data fingerprint of the run."""
+    """Tags, the config as params and as a file, the data fingerprint and the package versions."""
     import mlflow
 
-    from models.registry import flatten
+    from models.registry import flatten, log_environment
 
     mlflow.set_tags(
         {
@@ -173,6 +173,7 @@ def log_inputs(
     mlflow.log_params(flatten(cfg.model_dump(mode="json")))
     mlflow.log_dict(cfg.model_dump(mode="json"), "config/config.yaml")
     mlflow.log_dict({"data": fingerprint, "split": split.summary()}, "data/fingerprint.json")
+    log_environment()
     if config_path is not None:
         mlflow.set_tag("config_path", str(config_path))
 

@@ -5,14 +5,19 @@ The gate's decision on known metrics is in `tests/unit/test_promotion_gate.py`.
 
 from __future__ import annotations
 
+import json
 import pickle
+import tempfile
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from features.errors import ChurnError
 from models import registry
 from pipelines.train import train_on_matrix
 from tests.fixtures.configs import quick_config
@@ -109,3 +114,44 @@ def test_shuffled_labels_are_refused_and_champion_stays(trained) -> None:
     assert tags["gate.compared_with"] == good.model_version
     history = client.get_registered_model(good.model_name).tags["promotion_history"]
     assert '"status": "champion"' in history and '"status": "challenger"' in history
+
+
+@pytest.mark.slow
+def test_the_run_records_the_versions_behind_its_numbers(trained) -> None:
+    good, _, _ = trained
+    record = mlflow.artifacts.load_dict(f"runs:/{good.run_id}/environment.json")
+    for name in ("numpy", "pandas", "pyarrow", "duckdb", "ibis-framework", "scikit-learn"):
+        assert record["packages"][name] == metadata.version(name)
+    params = MlflowClient(good.tracking_uri).get_run(good.run_id).data.params
+    assert params["env.lightgbm"] == metadata.version("lightgbm")
+    assert params["env.mlflow"] == mlflow.__version__ and params["env.python"] == record["python"]
+
+
+@pytest.mark.slow
+def test_a_registered_bundle_altered_in_the_store_is_refused(trained, tmp_path, monkeypatch):
+    """The registry keeps the checksums apart from the files: rewriting checksums.json beside an
+    altered model.txt does not get past it. Every load leaves no download behind."""
+    good, _, _ = trained
+    client = MlflowClient(good.tracking_uri)
+    version = client.get_model_version(good.model_name, good.model_version)
+    recorded = json.loads(version.tags[registry.CHECKSUM_TAG])
+    model_id = version.model_id or version.source.removeprefix("models:/")
+    location = client.get_logged_model(model_id).artifact_location
+    bundle = registry.bundle_folder(Path(urlparse(location).path))
+    assert json.loads((bundle / "checksums.json").read_text()) == recorded
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    uri = f"models:/{good.model_name}/{good.model_version}"
+    model, sums = bundle / "model.txt", bundle / "checksums.json"
+    original_model, original_sums = model.read_bytes(), sums.read_bytes()
+    try:
+        registry.load_bundle(uri)
+        model.write_bytes(original_model.replace(b"shrinkage=", b"shrinkage= ", 1))
+        sums.write_text(json.dumps(registry.checksums(bundle)))
+        with pytest.raises(ChurnError, match=r"model\.txt does not match its recorded checksum"):
+            registry.load_bundle(uri)
+    finally:
+        model.write_bytes(original_model)
+        sums.write_bytes(original_sums)
+    assert list(temp.iterdir()) == []

@@ -65,6 +65,7 @@ def test_bundle_round_trips_without_pickle(split, fitted, tmp_path, monkeypatch)
     folder = fitted.bundle.save(tmp_path / "model")
     assert sorted(p.name for p in folder.iterdir()) == [
         "calibrator.json",
+        "checksums.json",
         "model.txt",
         "reference.json",
         "spec.json",
