@@ -78,6 +78,11 @@ class Snapshots(Section):
 
 class Validation(Section):
     max_unknown_customer_share: float = Field(default=0.01, ge=0, le=1)
+    # Payments (signals.payment) with a negative value fail validation unless this is true.
+    allow_negative_amounts: bool = False
+    # Email opens per send, per customer and 30-day window (the sends of that window and of the
+    # one before count, so a send opened after the window's turn is covered); above it, it fails.
+    max_opens_per_send: float = Field(default=1.0, gt=0)
 
 
 class Features(Section):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import pyarrow as pa
 
 from features import contract
 from features.engines import duckdb_connection
@@ -18,9 +19,19 @@ from features.errors import DataContractError
 
 TABLES = tuple(table.name for table in contract.INPUT_TABLES)
 REQUIRED_TABLES = contract.REQUIRED_TABLES
-# CSV type sniffing would read ids like "1001" as integers and break joins with string ids, so
-# the contract's string columns are read as text and everything else is left to DuckDB.
+# CSV type sniffing would read ids like "1001" as integers and break joins with string ids, and
+# fails with a ConversionException on a number like "9,99" after its sample, so every column but
+# the contract's timestamps and booleans is read as text; validation parses the numbers (events
+# `value`, numeric profile columns), naming those that do not parse.
 CSV_STRING_COLUMNS = contract.TEXT_COLUMNS
+_CSV_TYPED = {
+    table.name: {
+        c.name
+        for c in table.columns
+        if pa.types.is_timestamp(c.type) or pa.types.is_boolean(c.type)
+    }
+    for table in contract.INPUT_TABLES
+}
 # pandas writes nanosecond timestamps; DuckDB reads tz-aware ones as TIMESTAMPTZ_NS, which Ibis
 # cannot type, so they are read as the contract's microsecond UTC timestamps (no instant changes
 # beyond sub-microsecond truncation).
@@ -34,6 +45,8 @@ class Dataset:
     events: ibis.Table
     labels: ibis.Table | None
     source: Path
+    # Tables read from CSV files, whose numbers are text until validation parses them.
+    csv_tables: frozenset[str] = frozenset()
 
 
 def _table_path(folder: Path, table: str) -> tuple[str, str] | None:
@@ -56,6 +69,7 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
         return _open_duckdb_file(path)
     con = con if con is not None else duckdb_connection()
     tables: dict[str, ibis.Table | None] = {}
+    csv_tables: set[str] = set()
     for table in TABLES:
         located = _table_path(path, table)
         if located is None:
@@ -66,10 +80,15 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
         if kind == "parquet":
             source = con.read_parquet(location, table_name=name)
         else:
-            source = con.read_csv(location, table_name=name, types=_csv_string_types(location))
+            csv_tables.add(table)
+            types = _csv_string_types(location, table)
+            # Quotes as RFC 4180 says, not sniffed: a sample without quotes would make a quoted
+            # "9,99" further down a row with one field too many.
+            source = con.read_csv(location, table_name=name, types=types, quote='"', escape='"')
         tables[table] = _normalise_timestamps(con, source, name)
     _require_tables(path, tables)
-    return Dataset(con, tables["customers"], tables["events"], tables["labels"], path)
+    labels = tables["labels"]
+    return Dataset(con, tables["customers"], tables["events"], labels, path, frozenset(csv_tables))
 
 
 def _open_duckdb_file(path: Path) -> Dataset:
@@ -86,11 +105,12 @@ def _open_duckdb_file(path: Path) -> Dataset:
     return Dataset(con, tables["customers"], tables["events"], tables["labels"], path)
 
 
-def _csv_string_types(location: str) -> dict[str, str]:
-    """DuckDB column types forcing the contract's id and name columns of a CSV file to text."""
+def _csv_string_types(location: str, table: str) -> dict[str, str]:
+    """DuckDB column types forcing every column of a CSV file but the contract's timestamps and
+    booleans to text (ids stay strings; numbers are parsed by validation)."""
     with open(location, newline="") as handle:
         header = next(csv.reader(handle), [])
-    return {column: "VARCHAR" for column in CSV_STRING_COLUMNS if column in header}
+    return {column: "VARCHAR" for column in header if column not in _CSV_TYPED[table]}
 
 
 def _normalise_timestamps(con: ibis.BaseBackend, table: ibis.Table, name: str) -> ibis.Table:

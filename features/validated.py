@@ -11,7 +11,7 @@ from pathlib import Path
 from features.config import Config
 from features.dataset import Dataset, open_dataset
 from features.engines import Engine, connect
-from features.validation import validate_dataset
+from features.validation import ValidationReport, parse_numbers, validate_dataset
 
 
 @contextmanager
@@ -27,11 +27,24 @@ def validated_dataset(
     DuckDB's memory stays under `engine.duckdb_memory_limit` for validation and, on DuckDB,
     for everything built from the dataset inside the block.
     """
+    with validated_with_report(path, cfg, engine, spark_master, spark_conf) as (dataset, _):
+        yield dataset
+
+
+@contextmanager
+def validated_with_report(
+    path: Path | str,
+    cfg: Config,
+    engine: Engine = "duckdb",
+    spark_master: str = "local[*]",
+    spark_conf: dict[str, str] | None = None,
+) -> Iterator[tuple[Dataset, ValidationReport]]:
+    """As `validated_dataset`, with validation's report (counts of what cleaning dropped)."""
     opened = open_dataset(path)
     with bounded_duckdb(opened.con, cfg.engine.duckdb_memory_limit):
         report = validate_dataset(opened, cfg)
         if engine == "duckdb":
-            yield report.dataset
+            yield report.dataset, report
             return
     # Validation's checks use DuckDB-only typing (Spark reads timestamps without a zone), so the
     # contract is checked on DuckDB over the same files and the same cleaning is replayed on Spark.
@@ -43,7 +56,10 @@ def validated_dataset(
     if report.unknown_customer_events_dropped:
         events = events.semi_join(known, "customer_id")
     labels = raw.labels.semi_join(known, "customer_id") if raw.labels is not None else None
-    yield Dataset(raw.con, raw.customers, events, labels, raw.source)
+    parsed = report.parsed_numbers
+    events = parse_numbers(events, parsed.get("events", ()))
+    customers = parse_numbers(raw.customers, parsed.get("customers", ()))
+    yield Dataset(raw.con, customers, events, labels, raw.source), report
 
 
 @contextmanager

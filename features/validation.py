@@ -4,7 +4,8 @@ Two layers, chosen for scale:
 - structure (required columns and their types) is checked with pandera's Ibis schemas at
   `SCHEMA_ONLY` depth, which reads table metadata only;
 - row-level rules (null keys, duplicates, unknown customers, future timestamps, opens without a
-  send, ...) are a handful of aggregate queries that DuckDB runs over the whole table, returning
+  send or above the sends, negative payments, numbers that do not parse, ...) are a handful of
+  aggregate queries that DuckDB runs over the whole table, returning
   a count and one example each. pandera's Ibis data checks were not used for these: on a failing
   check they materialise every failing row in pandas (5.3M failing rows of a 50M-event table took
   58 s and 5.3 GB), where an aggregate needs one row.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 import ibis
 import pandas as pd
 import pandera.ibis as pa
+from ibis import _
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 from rich.table import Table
@@ -29,6 +31,7 @@ from features import contract
 from features.config import Config
 from features.dataset import Dataset
 from features.errors import DataContractError
+from features.families.value import PLAN_PRICE_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ _FIX_TYPE = {
     "float64": "store {column} as float64",
     "boolean": "store {column} as a boolean (true/false)",
 }
+# Email opens are compared with the sends of the same 30-day window and of the window before.
+OPEN_WINDOW_DAYS = 30
+_FIX_NUMBER = (
+    "write numbers with a '.' decimal point and no thousands separator (e.g. 1234.5), or leave "
+    "the field empty"
+)
 
 
 @dataclass(frozen=True)
@@ -66,11 +75,24 @@ class ValidationReport:
     labels: int | None
     dataset: Dataset
     warnings: tuple[str, ...] = field(default=())
+    # Columns stored as text (CSV) that validation parsed as numbers: table -> columns.
+    parsed_numbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def events_kept(self) -> int:
         """Events left after dropping exact duplicates and events of unknown customers."""
         return self.events - self.duplicate_events_dropped - self.unknown_customer_events_dropped
+
+    def quality(self) -> dict:
+        """What cleaning dropped or let through, for a job's manifest (counts, no ids)."""
+        return {
+            "events": self.events,
+            "events_kept": self.events_kept,
+            "duplicate_events_dropped": self.duplicate_events_dropped,
+            "unknown_customer_events_dropped": self.unknown_customer_events_dropped,
+            "unknown_customer_share": round(self.unknown_customer_share, 6),
+            "events_before_signup": self.events_before_signup,
+        }
 
     def summary_table(self) -> Table:
         """A short rich table: counts, event types, date range and what was dropped."""
@@ -109,10 +131,11 @@ def validate_dataset(
     tables = {"customers": dataset.customers, "events": dataset.events, "labels": dataset.labels}
     counts = {name: int(t.count().execute()) for name, t in tables.items() if t is not None}
     usable = {
-        name: _check_structure(name, t, counts[name], problems)
+        name: _check_structure(name, t, counts[name], problems, _csv_text(name, dataset))
         for name, t in tables.items()
         if t is not None
     }
+    parsed = _check_numbers(dataset, usable, counts, cfg, problems)
 
     customers_ok = {"customer_id"} <= usable["customers"]
     if counts["customers"] == 0:
@@ -147,8 +170,8 @@ def validate_dataset(
 
     cleaned = Dataset(
         con=dataset.con,
-        customers=dataset.customers,
-        events=events.cleaned,
+        customers=parse_numbers(dataset.customers, parsed.get("customers", ())),
+        events=parse_numbers(events.cleaned, parsed.get("events", ())),
         labels=labels,
         source=dataset.source,
     )
@@ -166,6 +189,7 @@ def validate_dataset(
         labels=counts.get("labels"),
         dataset=cleaned,
         warnings=tuple(warnings),
+        parsed_numbers=parsed,
     )
 
 
@@ -199,8 +223,11 @@ def _schema(table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, name=table, strict=False)
 
 
-def _check_structure(name: str, table: ibis.Table, rows: int, problems: list[str]) -> set[str]:
-    """Check presence and types with pandera; return the contract columns fit for row checks."""
+def _check_structure(
+    name: str, table: ibis.Table, rows: int, problems: list[str], text_ok: set[str]
+) -> set[str]:
+    """Check presence and types with pandera; return the contract columns fit for row checks
+    (a column in `text_ok` may be text: its numbers are parsed later)."""
     contract = CONTRACT[name]
     usable = {column for column in contract if column in table.columns}
     with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
@@ -219,9 +246,17 @@ def _check_structure(name: str, table: ibis.Table, rows: int, problems: list[str
             )
             continue
         column = str(failure["column"])
+        if column in text_ok and table[column].type().is_string():
+            continue
         usable.discard(column)
         problems.append(_type_problem(name, table, column, rows, contract[column][0]))
     return usable
+
+
+def _csv_text(name: str, dataset: Dataset) -> set[str]:
+    """Contract number columns a CSV holds as text: parsed and checked by `_check_numbers`
+    instead of being a type error (a CSV has no types)."""
+    return {"value"} if name == "events" and name in dataset.csv_tables else set()
 
 
 def _describe(dtype: ibis.DataType) -> str:
@@ -247,6 +282,62 @@ def _type_problem(
             column=column
         )
     return _problem(name, column, rows, rows, what, example, fix)
+
+
+def numeric_customer_columns(cfg: Config) -> list[str]:
+    """Customer columns the features read as numbers: numeric profile columns, plan_price."""
+    categorical = set(cfg.features.categorical_columns)
+    columns = [c for c in cfg.features.profile_columns if c not in categorical]
+    if "plan_price" in cfg.features.builders and PLAN_PRICE_COLUMN not in columns:
+        columns.append(PLAN_PRICE_COLUMN)
+    return columns
+
+
+def parse_numbers(table: ibis.Table, columns: tuple[str, ...]) -> ibis.Table:
+    """`table` with the named text columns as float64 (blank text is missing)."""
+    if not columns:
+        return table
+    return table.mutate(**{c: table[c].strip().nullif("").try_cast("float64") for c in columns})
+
+
+def _check_numbers(
+    dataset: Dataset,
+    usable: dict[str, set[str]],
+    counts: dict[str, int],
+    cfg: Config,
+    problems: list[str],
+) -> dict[str, tuple[str, ...]]:
+    """Numbers stored as text (a CSV's `value`, numeric profile columns): count and name the
+    values that do not parse; return the text columns to parse, per table."""
+    wanted = {
+        "events": ["value"] if "value" in usable["events"] else [],
+        "customers": [c for c in numeric_customer_columns(cfg) if c in dataset.customers.columns],
+    }
+    parsed: dict[str, tuple[str, ...]] = {}
+    for name, columns in wanted.items():
+        table = getattr(dataset, name)
+        text = tuple(c for c in columns if table[c].type().is_string())
+        if not text or not counts[name]:
+            continue
+        parsed[name] = text
+        aggregates = {}
+        for column in text:
+            raw = table[column].strip().nullif("")
+            bad = raw.notnull() & raw.try_cast("float64").isnull()
+            aggregates |= {f"n_{column}": bad.sum(), f"example_{column}": raw.min(where=bad)}
+        stats = table.aggregate(**aggregates).execute().iloc[0]
+        for column in text:
+            count = int(stats[f"n_{column}"] or 0)
+            if not count:
+                continue
+            fix = _FIX_NUMBER
+            if name == "customers":
+                fix += f", or list {column} in features.categorical_columns if it is a category"
+            what = "are not numbers"
+            problems.append(
+                _problem(name, column, count, counts[name], what, stats[f"example_{column}"], fix)
+            )
+    return parsed
 
 
 def _check_customers(
@@ -387,8 +478,16 @@ def _check_events(
     _check_duplicates(e, result)
     if known is not None and "customer_id" in usable:
         _check_unknown_customers(e, usable, rows, known, cfg, result)
+    # The value rules judge the events kept: exact duplicates and unknown customers' dropped.
+    kept = result.cleaned
+    if {"customer_id", "event", "value"} <= usable:
+        value = kept.value
+        if value.type().is_string():
+            value = value.strip().nullif("").try_cast("float64")
+        _check_amounts(kept, value, rows, cfg, result)
     if {"customer_id", "ts", "event"} <= usable:
         _check_email_opens(e, rows, cfg, result)
+        _check_opens_per_send(kept, cfg, result)
     return result
 
 
@@ -565,6 +664,106 @@ def _check_email_opens(e: ibis.Table, rows: int, cfg: Config, result: _EventResu
                 fix,
             )
         )
+
+
+def _check_amounts(
+    e: ibis.Table, value: ibis.FloatingValue, rows: int, cfg: Config, result: _EventResult
+) -> None:
+    """Payments (signals.payment) carry a non-negative amount unless configured otherwise."""
+    payment = cfg.signals.payment
+    if not payment or cfg.validation.allow_negative_amounts:
+        return
+    negative = e.event.isin(payment) & (value < 0)
+    stats = (
+        e.aggregate(
+            n=negative.sum(),
+            example=value.min(where=negative),
+            customer=e.customer_id.min(where=negative),
+        )
+        .execute()
+        .iloc[0]
+    )
+    count = 0 if pd.isna(stats["n"]) else int(stats["n"])
+    if count:
+        names = ", ".join(payment)
+        example = _Raw(f"{stats['example']:g} for customer_id {stats['customer']!r}")
+        result.problems.append(
+            _problem(
+                "events",
+                "value",
+                count,
+                rows,
+                f"are payments ({names}) with a negative amount",
+                example,
+                "export refunds under their own event name (not in signals.payment) or fix the "
+                "sign, or set validation.allow_negative_amounts: true if negative payments are "
+                "meant",
+            )
+        )
+
+
+def _check_opens_per_send(e: ibis.Table, cfg: Config, result: _EventResult) -> None:
+    """Per customer and 30-day window, email opens may not exceed validation.max_opens_per_send
+    per send of the window and the window before (so a send opened after the window's turn is
+    covered). Opens before a customer's first send are the orphan rule's, not counted here."""
+    opened, sent = cfg.signals.email_open, cfg.signals.email_sent
+    if not opened or not sent:
+        return
+    limit = cfg.validation.max_opens_per_send
+    window_s = OPEN_WINDOW_DAYS * 86_400
+    mail = e.filter(e.event.isin([*opened, *sent]) & e.customer_id.notnull() & e.ts.notnull())
+    mail = mail.select(
+        "customer_id",
+        "ts",
+        _window=(_.ts.epoch_seconds() / window_s).floor().cast("int64"),
+        _open=_.event.isin(opened).cast("int64"),
+    )
+    first_sent = mail.filter(_._open == 0).group_by("customer_id").agg(_first_sent=_.ts.min())
+    mail = mail.inner_join(first_sent, "customer_id").filter(
+        (_._open == 0) | (_.ts >= _._first_sent)
+    )
+    per = mail.group_by("customer_id", "_window").agg(
+        opens=_._open.sum(), sends=(1 - _._open).sum()
+    )
+    before = per.select("customer_id", _window=_._window + 1, _sends_before=_.sends)
+    joined = per.left_join(before, ["customer_id", "_window"])
+    allowed = limit * (joined.sends + joined._sends_before.fill_null(0))
+    over = joined.opens > allowed + 1e-9
+    stats = (
+        joined.aggregate(
+            customers=joined.customer_id.nunique(where=over),
+            openers=joined.customer_id.nunique(where=joined.opens > 0),
+            example=joined.customer_id.min(where=over),
+        )
+        .execute()
+        .iloc[0]
+    )
+    if not stats["customers"]:
+        return
+    # Only on failure: the example customer's first window above the limit.
+    row = (
+        joined.filter(over & (joined.customer_id == stats["example"]))
+        .order_by("_window")
+        .limit(1)
+        .execute()
+        .iloc[0]
+    )
+    start = pd.Timestamp(int(row["_window"]) * window_s, unit="s", tz="UTC")
+    sends = int(row["sends"]) + int(0 if pd.isna(row["_sends_before"]) else row["_sends_before"])
+    example = _Raw(
+        f"customer_id {row['customer_id']!r}, the {OPEN_WINDOW_DAYS} days from "
+        f"{start:%Y-%m-%d}: {int(row['opens'])} opens, {sends} send{'s' if sends != 1 else ''} "
+        f"in them and the {OPEN_WINDOW_DAYS} days before"
+    )
+    shown = f" (example: {_show(example)})"
+    result.problems.append(
+        f"events.event: {int(stats['customers']):,} of {int(stats['openers']):,} customers with "
+        f"email opens ({', '.join(opened)}) open more than validation.max_opens_per_send "
+        f"({limit:g}) per send ({', '.join(sent)}) in a {OPEN_WINDOW_DAYS}-day window, counting "
+        f"the sends of that window and the one before{shown}; export each "
+        "open once (unique opens per send), check that signals.email_open and "
+        "signals.email_sent name the right events, or raise validation.max_opens_per_send"
+    )
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.config import Tiers, Training
+from features.config import Config, Tiers, Training
 from features.errors import DataContractError
 from features.matrix import matrix_hash
 from models.bundle import ModelBundle
@@ -46,6 +46,20 @@ class Provenance:
     config: str = ""  # fingerprint of the whole config
     features: str = ""  # fingerprint of the sections that decide the features
     code_version: str = ""
+    # Hashes of the feature code (features.code_fingerprint): per builder, and shared modules.
+    feature_code: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cfg: Config, code_version: str) -> Provenance:
+        """The provenance of a model trained now with `cfg` on this code."""
+        from features.code_fingerprint import feature_code
+
+        return cls(
+            cfg.fingerprint(),
+            cfg.features_fingerprint(),
+            code_version,
+            feature_code(cfg.features.builders),
+        )
 
 
 @dataclass
@@ -126,8 +140,11 @@ def fit_model(
     spec = FeatureSpec.from_frame(
         rows, config_fingerprint=provenance.config, code_version=provenance.code_version
     )
-    # Scoring compares this to refuse a model built on other features.
-    spec = replace(spec, extra={**spec.extra, "features_fingerprint": provenance.features})
+    # Scoring compares these to refuse a model built on other features or other feature code.
+    extra = {"features_fingerprint": provenance.features}
+    if provenance.feature_code:
+        extra["feature_code"] = provenance.feature_code
+    spec = replace(spec, extra={**spec.extra, **extra})
     valid = None if split.cross_validated else split.valid
     tuning = tune(rows, valid, spec, training, study_dir, key, on_trial=on_trial)
     # Same function, same folds, same seed as the best trial: the same trees and round count.

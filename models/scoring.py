@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.code_fingerprint import code_changes, feature_code
 from features.config import Scoring
 from features.contract import SCORES
 from features.errors import ChurnError, DataContractError
@@ -96,6 +97,31 @@ def spec_problems(
             "(score with the config the model was trained with)"
         )
     return problems
+
+
+def check_feature_code(bundle: ModelBundle, uri: str, allow: bool = False) -> dict:
+    """Refuse a model whose feature code changed since training, naming the changed builders,
+    unless `allow` (--allow-code-change); return what the manifest records. A model trained
+    before code fingerprints were recorded scores with a warning."""
+    recorded = bundle.spec.extra.get("feature_code") if bundle.spec.extra else None
+    if not recorded:
+        log.warning(
+            "model %s records no feature-code fingerprint (trained before they were recorded); "
+            "its feature code cannot be compared: retrain to record it",
+            uri,
+        )
+        return {"status": "unchecked"}
+    changed = code_changes(recorded, feature_code(recorded.get("builders", {})))
+    if not changed:
+        return {"status": "same"}
+    message = f"feature code changed since training: {', '.join(changed)}"
+    if not allow:
+        raise ModelMismatchError(
+            f"model {uri}: {message}; retrain (churn train), or score anyway with "
+            "--allow-code-change"
+        )
+    log.warning("model %s: %s; scoring anyway (--allow-code-change)", uri, message)
+    return {"status": "changed", "changed": changed, "allowed": True}
 
 
 def built_dtypes(frame: pd.DataFrame, names: list[str]) -> dict[str, str]:

@@ -17,6 +17,8 @@ import typer
 
 from pipelines.cli_data import data_app
 from pipelines.cli_options import (
+    AllowCodeChangeOption,
+    AllowDriftOption,
     AsOfOption,
     ConfigOption,
     DataOption,
@@ -150,9 +152,8 @@ def score(
     out: Annotated[Path, typer.Option(help="Output folder; scores go to OUT/scores/as_of=DATE/.")],
     config: ConfigOption = None,
     model: ModelOption = None,
-    allow_drift: Annotated[
-        bool, typer.Option("--allow-drift", help="Score even when PSI exceeds the fail level.")
-    ] = False,
+    allow_drift: AllowDriftOption = False,
+    allow_code_change: AllowCodeChangeOption = False,
     var_dir: VarDirOption = Path("var"),
     engine: EngineOption = EngineName.duckdb,
     spark_master: SparkMasterOption = "local[*]",
@@ -166,7 +167,7 @@ def score(
     choice = EngineChoice(engine.value, spark_master, parse_spark_conf(spark_conf))
     catalog.use_model_store(var_dir)
     result = run_score(
-        data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift, engine=choice
+        data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift, choice, allow_code_change
     )
     manifest = result.manifest
     tiers = ", ".join(

@@ -72,6 +72,17 @@ SparkConfOption = Annotated[
         "(local defaults: spark.driver.memory=4g, spark.sql.shuffle.partitions=8).",
     ),
 ]
+AllowDriftOption = Annotated[
+    bool, typer.Option("--allow-drift", help="Score even when PSI exceeds the fail level.")
+]
+AllowCodeChangeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-code-change",
+        help="Score even when the feature code differs from the model's training (the manifest "
+        "records it); otherwise retrain.",
+    ),
+]
 
 
 def parse_spark_conf(values: list[str] | None) -> dict[str, str]:

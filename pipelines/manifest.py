@@ -6,7 +6,7 @@ keeps its published shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -38,6 +38,10 @@ class ScoreManifest:
     chunk_customers: int
     timings_seconds: dict[str, float]
     customers_per_second: float
+    # What validation dropped (exact duplicates, unknown customers' events), counts only.
+    data_quality: dict = field(default_factory=dict)
+    # The feature-code check: same, changed (scored with --allow-code-change), or unchecked.
+    feature_code: dict = field(default_factory=dict)
 
     @classmethod
     def for_day(
@@ -54,6 +58,8 @@ class ScoreManifest:
         drift: DriftSummary,
         threads: int,
         seconds: dict[str, float],
+        data_quality: dict | None = None,
+        feature_code: dict | None = None,
     ) -> ScoreManifest:
         from models.registry import git_commit
 
@@ -76,6 +82,8 @@ class ScoreManifest:
             chunk_customers=cfg.scoring.chunk_customers,
             timings_seconds={key: round(value, 3) for key, value in seconds.items()},
             customers_per_second=round(written / max(seconds.get("total", 0.0), 1e-9), 1),
+            data_quality=data_quality or {},
+            feature_code=feature_code or {},
         )
 
     def to_dict(self) -> dict:
@@ -99,6 +107,8 @@ class ScoreManifest:
             "chunk_customers": self.chunk_customers,
             "timings_seconds": self.timings_seconds,
             "customers_per_second": self.customers_per_second,
+            "data_quality": self.data_quality,
+            "feature_code": self.feature_code,
         }
 
     @classmethod
@@ -122,4 +132,6 @@ class ScoreManifest:
             chunk_customers=entry["chunk_customers"],
             timings_seconds=entry["timings_seconds"],
             customers_per_second=entry["customers_per_second"],
+            data_quality=entry.get("data_quality", {}),
+            feature_code=entry.get("feature_code", {}),
         )

@@ -28,6 +28,7 @@ from models.explain import ReasonBook
 from models.scoring import (
     Fingerprints,
     TierSummary,
+    check_feature_code,
     check_population,
     check_spec,
     chunks,
@@ -75,16 +76,17 @@ class ScoreOutputs:
     manifest: ScoreManifest
 
 
-def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int]:
+def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int, dict]:
     """Validate the dataset and check its feeds (writing nothing on bad input), then the
-    matrix as of the date."""
+    matrix as of the date, the active customers and what validation dropped."""
     from features.feed import check_feeds
     from features.matrix import build_matrix
     from features.snapshots import active_customers
 
-    with catalog.dataset(data, cfg) as dataset:
+    with catalog.validated(data, cfg) as (dataset, report):
         check_feeds(dataset, cfg, as_of)
-        return build_matrix(dataset, cfg, [as_of]), active_customers(dataset, cfg, as_of)
+        matrix = build_matrix(dataset, cfg, [as_of])
+        return matrix, active_customers(dataset, cfg, as_of), report.quality()
 
 
 def lgb_threads(cfg: Config) -> int:
@@ -100,6 +102,7 @@ def run_score(
     model: str | None = None,
     allow_drift: bool = False,
     engine: EngineChoice = EngineChoice(),
+    allow_code_change: bool = False,
 ) -> ScoreOutputs:
     """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically."""
     started = time.perf_counter()
@@ -107,16 +110,18 @@ def run_score(
     watch = Stopwatch()
     with watch.step("model"):
         resolved = catalog.resolve_model(model, cfg.training.model_name)
+        code = check_feature_code(resolved.bundle, resolved.uri, allow_code_change)
     spark_frame = None  # the matrix as a Spark DataFrame, with --engine spark
     with watch.step("features"):
         if engine.name == "duckdb":
-            matrix, active = build_features(Path(data), cfg, as_of)
+            matrix, active, quality = build_features(Path(data), cfg, as_of)
         else:
             from pipelines.spark_scoring import spark_features
 
             matrix, active, spark_frame = spark_features(
                 Path(data), cfg, as_of, engine.spark_master, engine.spark_conf
             )
+            quality = spark_frame.quality
     check_population(matrix, active, as_of)
     built = Fingerprints(cfg.features_fingerprint(), cfg.fingerprint())
     check_spec(resolved.bundle, matrix, built, resolved.uri)
@@ -131,7 +136,7 @@ def run_score(
         watch.seconds["total"] = time.perf_counter() - started
         manifest = ScoreManifest.for_day(
             as_of, resolved, cfg, str(data), matrix_hash(matrix), matrix.shape, written,
-            active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds,
+            active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds, quality, code,
         )  # fmt: skip
         catalog.write_manifest(staging, manifest.to_dict())
     folder = catalog.day_folder(out, as_of)

@@ -8,7 +8,7 @@ thread, since Spark already runs one task per core.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +25,7 @@ class SparkFeatures:
     frame: object  # pyspark.sql.DataFrame of raw feature columns, cached
     fills: dict[str, float | None]
     as_of: pd.Timestamp
+    quality: dict = field(default_factory=dict)  # what validation dropped, for the manifest
 
 
 def typed(frame: pd.DataFrame, as_of: pd.Timestamp, fills: dict, cfg: Config) -> pd.DataFrame:
@@ -45,14 +46,15 @@ def spark_features(
     from features.matrix import feature_table
     from features.snapshots import active_customers, build_snapshot, observed_until
 
-    with catalog.dataset(data, cfg, "spark", master, conf) as dataset:
+    with catalog.validated(data, cfg, "spark", master, conf) as (dataset, report):
         check_feeds(dataset, cfg, as_of)
         snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
         table, fills = feature_table(dataset, cfg, as_of, snapshot)
         frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()
         # The driver still reads the matrix once for the population, spec and drift checks.
         matrix = typed(frame.orderBy("customer_id").toArrow().to_pandas(), as_of, fills, cfg)
-        return matrix, active_customers(dataset, cfg, as_of), SparkFeatures(frame, fills, as_of)
+        features = SparkFeatures(frame, fills, as_of, report.quality())
+        return matrix, active_customers(dataset, cfg, as_of), features
 
 
 def score_on_spark(

@@ -101,7 +101,7 @@ def train_on_matrix(
             training,
             catalog.study_folder(var_dir),
             study_key(training.model_name, fingerprint["hash"], cfg.fingerprint()),
-            Provenance(cfg.fingerprint(), cfg.features_fingerprint(), code_version),
+            Provenance.of(cfg, code_version),
             on_trial=lambda trial: registry.log_trial_run(trial, training.objective),
         )
         log_fit(fitted, cfg)

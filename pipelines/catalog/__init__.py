@@ -6,7 +6,7 @@ folders, matrices and reports are written atomically. Jobs call these and pure s
 else touches files or mlflow.
 """
 
-from pipelines.catalog.datasets import dataset, validation_report, write_matrix
+from pipelines.catalog.datasets import dataset, validated, validation_report, write_matrix
 from pipelines.catalog.model_store import (
     ResolvedModel,
     load_evaluation,
@@ -52,6 +52,7 @@ __all__ = [
     "scores_root",
     "study_folder",
     "use_model_store",
+    "validated",
     "validation_report",
     "write_ledger",
     "write_manifest",

@@ -11,7 +11,7 @@ import pandas as pd
 from features.atomic import atomic_file
 from features.config import Config
 from features.dataset import Dataset, open_dataset
-from features.validated import validated_dataset
+from features.validated import validated_dataset, validated_with_report
 from features.validation import ValidationReport, validate_dataset
 
 
@@ -25,6 +25,19 @@ def dataset(
 ) -> Iterator[Dataset]:
     """The validated, cleaned dataset while the block runs (nothing is written on bad input)."""
     with validated_dataset(path, cfg, engine, spark_master, spark_conf) as opened:
+        yield opened
+
+
+@contextmanager
+def validated(
+    path: Path | str,
+    cfg: Config,
+    engine: str = "duckdb",
+    spark_master: str = "local[*]",
+    spark_conf: dict[str, str] | None = None,
+) -> Iterator[tuple[Dataset, ValidationReport]]:
+    """As `dataset`, with validation's report (what cleaning dropped, for a manifest)."""
+    with validated_with_report(path, cfg, engine, spark_master, spark_conf) as opened:
         yield opened
 
 

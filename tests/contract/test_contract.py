@@ -82,7 +82,9 @@ def test_csv_ids_that_look_like_numbers_are_read_as_text(tmp_path: Path) -> None
     )
     dataset = open_dataset(tmp_path)
     assert dataset.customers.customer_id.type().is_string()
-    assert dataset.customers.plan_price.type().is_floating()  # not a contract column: sniffed
+    # Not sniffed: a number like "9,99" beyond the sniffer's sample would abort the read;
+    # validation parses the numeric columns and names the values that do not parse.
+    assert dataset.customers.plan_price.type().is_string()
     assert {name: dataset.events[name].type().is_string() for name in ("customer_id", "event")} == {
         "customer_id": True,
         "event": True,
