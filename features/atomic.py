@@ -7,6 +7,7 @@ give under the umask (the temporary ones are owner-only), so group and others ca
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -14,14 +15,51 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from features.errors import EXIT_USAGE, ChurnError
+
+# Folders churn writes whole carry this file; churn replaces (deletes) no other non-empty folder.
+OWNED_MARKER = ".churn-owned"
+
+
+class NotOwnedError(ChurnError):
+    """An output folder holds files churn did not write there; nothing was deleted."""
+
+    exit_code = EXIT_USAGE
+
+
+def check_owned(target: Path | str) -> None:
+    """Refuse a `target` that churn may not replace: not a folder, or a non-empty folder
+    without churn's marker."""
+    target = Path(target)
+    if not os.path.lexists(target):
+        return
+    folder = target.is_dir() and not target.is_symlink()
+    if not folder or not ((target / OWNED_MARKER).is_file() or not any(target.iterdir())):
+        raise NotOwnedError(
+            f"{target} is not empty and churn did not create it (no {OWNED_MARKER} file), so "
+            f"nothing was deleted: choose an empty or new folder, or remove {target} yourself"
+        )
+
+
+def mark_owned(folder: Path, writer: str) -> None:
+    """Mark `folder` as churn's (the same bytes every time, so reruns stay identical)."""
+    marker = Path(folder) / OWNED_MARKER
+    if not marker.is_file():
+        temporary = marker.with_name(f"{OWNED_MARKER}.tmp-{os.getpid()}")
+        temporary.write_text(json.dumps({"written_by": writer}) + "\n")
+        os.replace(temporary, marker)
+
 
 @contextmanager
-def atomic_directory(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary directory that replaces `target` only if the block succeeds."""
+def atomic_directory(target: Path | str, writer: str = "churn") -> Iterator[Path]:
+    """Yield a temporary directory that replaces `target` only if the block succeeds. The
+    result carries churn's marker; an existing `target` without it is refused unless empty."""
     target = Path(target)
+    check_owned(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        mark_owned(staging, writer)
         yield staging
         publishable(staging)
         if target.exists():

@@ -205,6 +205,11 @@ class Scoring(Section):
     # Exact TreeSHAP either way: "grouped" computes LightGBM's pred_contrib once per distinct
     # decision pattern of each tree (models.contributions), "native" once per row.
     explainer: Literal["grouped", "native"] = "grouped"
+    # One run writes a day at a time: a second run of the same day fails at once (0) or waits
+    # this many seconds for the first to finish.
+    wait_for_lock_seconds: float = Field(default=0.0, ge=0)
+    # Versions of a day kept besides the published one, for readers still reading them.
+    keep_previous_versions: int = Field(default=1, ge=0)
 
     @field_validator("actions")
     @classmethod

@@ -3,7 +3,8 @@ chunks scored and explained (models.scoring) -> the day's folder published whole
 
 The model is resolved once (an alias becomes a fixed version before anything is loaded), its
 feature spec is checked against what this code and config build, the drift guard runs before
-any prediction, and `scores/as_of=YYYY-MM-DD/` appears whole or not at all.
+any prediction, and `scores/as_of=YYYY-MM-DD/` appears whole or not at all (one run per day
+at a time; the day points at a complete version throughout: pipelines.catalog.publish).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Stopwatch:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - began
+        catalog.checkpoint(name)  # where the fault-injection tests may kill the run
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,23 @@ def run_score(
     engine: EngineChoice = EngineChoice(),
     allow_code_change: bool = False,
 ) -> ScoreOutputs:
-    """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically."""
+    """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically.
+    The day's lock is held from the start, so a second run of the day fails (or waits) at once."""
+    with catalog.day_lock(out, as_utc(as_of), cfg.scoring.wait_for_lock_seconds):
+        return score_day(data, cfg, as_of, out, model, allow_drift, engine, allow_code_change)
+
+
+def score_day(
+    data: Path,
+    cfg: Config,
+    as_of: pd.Timestamp,
+    out: Path,
+    model: str | None = None,
+    allow_drift: bool = False,
+    engine: EngineChoice = EngineChoice(),
+    allow_code_change: bool = False,
+) -> ScoreOutputs:
+    """The night's work, under the day's lock (`run_score`)."""
     started = time.perf_counter()
     as_of = as_utc(as_of)
     watch = Stopwatch()
@@ -126,7 +144,8 @@ def run_score(
     built = Fingerprints(cfg.features_fingerprint(), cfg.fingerprint())
     check_spec(resolved.bundle, matrix, built, resolved.uri)
     previous = catalog.previous_night(out, as_of, resolved.version, cfg.scoring.drift_max_gap_days)
-    with catalog.publish_day(out, as_of) as staging:
+    keep, wait = cfg.scoring.keep_previous_versions, cfg.scoring.wait_for_lock_seconds
+    with catalog.publish_day(out, as_of, keep, wait) as staging:
         drift, tiers = score_into(
             matrix, resolved, cfg, staging, allow_drift, watch, spark_frame, previous
         )

@@ -127,7 +127,7 @@ def customers_schema(frame: pd.DataFrame) -> pa.Schema:
 
 def write_dataset(out: Path, tables: dict[str, pa.Table]) -> None:
     """Write each table as `<name>.parquet`, replacing `out` whole or not at all."""
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, "churn data import") as staging:
         for name, table in tables.items():
             # Drop pandas' index metadata: the files are plain contract tables.
             pq.write_table(table.replace_schema_metadata(None), staging / f"{name}.parquet")

@@ -208,7 +208,7 @@ def write_world(
         f"{customers:,}", len(starts), n_workers, seed,
     )  # fmt: skip
 
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, "churn data synth") as staging:
         (staging / "events").mkdir()
         if truth:
             (staging / "truth" / "hazard").mkdir(parents=True)

@@ -17,6 +17,7 @@ from pipelines.catalog.model_store import (
     study_folder,
     use_model_store,
 )
+from pipelines.catalog.publish import DayLockedError, checkpoint, day_lock, resolve_day
 from pipelines.catalog.reports import write_report
 from pipelines.catalog.scores import (
     MANIFEST,
@@ -36,15 +37,19 @@ from pipelines.catalog.scores import (
 __all__ = [
     "MANIFEST",
     "SCORES_ARROW",
+    "DayLockedError",
     "ResolvedModel",
+    "checkpoint",
     "dataset",
     "day_folder",
+    "day_lock",
     "load_evaluation",
     "load_scores",
     "log_report",
     "model_run_id",
     "previous_night",
     "publish_day",
+    "resolve_day",
     "resolve_model",
     "rows_written",
     "run_folder",

@@ -1,4 +1,7 @@
-"""Nightly scores: OUT/scores/as_of=YYYY-MM-DD/ (Parquet parts + manifest.json), published whole."""
+"""Nightly scores: OUT/scores/as_of=YYYY-MM-DD/ (Parquet parts + manifest.json), published whole.
+
+Each day is a pointer to an immutable version folder (pipelines.catalog.publish); readers here
+resolve it once and read that version."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from features.atomic import atomic_directory
 from features.contract import SCORES
 from features.errors import ChurnError
 from models.drift import DriftSummary
+from pipelines.catalog.publish import publish_version, resolve_day
 from pipelines.manifest import ScoreManifest
 
 SCORES_ARROW = SCORES.arrow()
@@ -32,9 +36,12 @@ def day_folder(out: Path, as_of: pd.Timestamp) -> Path:
 
 
 @contextmanager
-def publish_day(out: Path, as_of: pd.Timestamp) -> Iterator[Path]:
-    """A staging folder that becomes the day's folder only if the block succeeds."""
-    with atomic_directory(day_folder(out, as_of)) as staging:
+def publish_day(
+    out: Path, as_of: pd.Timestamp, keep: int = 1, wait_seconds: float = 0.0
+) -> Iterator[Path]:
+    """A staging folder that becomes the day's published version only if the block succeeds,
+    under the day's lock; `keep` earlier versions stay (0 removes them, e.g. after erasure)."""
+    with publish_version(out, as_of, keep, wait_seconds) as staging:
         yield staging
 
 
@@ -64,9 +71,10 @@ def previous_night(
     model version: its date and drift summary (tonight's like-for-like reference)."""
     earliest = as_of - pd.Timedelta(days=max_gap_days)
     root = Path(out) / "scores"
-    for folder in sorted(root.glob("as_of=*"), reverse=True):
-        day = pd.Timestamp(folder.name.removeprefix("as_of="), tz="UTC")
-        if not earliest <= day < as_of or not (folder / MANIFEST).is_file():
+    for entry in sorted(root.glob("as_of=*"), reverse=True):
+        day = pd.Timestamp(entry.name.removeprefix("as_of="), tz="UTC")
+        folder = resolve_day(root, entry.name.removeprefix("as_of="))
+        if not earliest <= day < as_of or folder is None or not (folder / MANIFEST).is_file():
             continue
         manifest = ScoreManifest.from_dict(json.loads((folder / MANIFEST).read_text()))
         if manifest.model_version == model_version:
@@ -77,8 +85,8 @@ def previous_night(
 def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, ScoreManifest | None]:
     """The scores of one day (default: the latest `as_of=` partition) and its manifest."""
     root = scores_root(path)
-    days = [root / f"as_of={day}" for day in scored_days(root) if as_of in (None, day)]
-    if not days:
+    days = [resolve_day(root, day) for day in scored_days(root) if as_of in (None, day)]
+    if not days or days[-1] is None:
         raise ChurnError(
             f"scores {root}: no as_of=YYYY-MM-DD folder with Parquet parts; "
             "run `churn score --out DIR` first and pass that DIR"
@@ -95,7 +103,7 @@ def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, Sco
 
 def write_ledger(ledger: pd.DataFrame, record: dict, out: Path) -> Path:
     """`out/backtest/`: ledger.parquet and ledger.json (no customer id), whole or not at all."""
-    with atomic_directory(Path(out) / "backtest") as staging:
+    with atomic_directory(Path(out) / "backtest", "churn backtest") as staging:
         ledger.to_parquet(staging / "ledger.parquet", index=False)
         (staging / "ledger.json").write_text(json.dumps(record, indent=1) + "\n")
     return Path(out) / "backtest"

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from features.atomic import OWNED_MARKER
 from features.config import load_config
 from features.importers import ImportSourceError, import_dataset
 from features.importers.cdnow import purchases_to_events
@@ -275,7 +276,7 @@ def test_eventsim_keeps_no_personal_data(imported: dict[str, Path]) -> None:
     }
     assert len(personal) > 100  # the source does carry names, places, songs
     written: set[str] = set()
-    for path in folder.iterdir():
+    for path in folder.glob("*.parquet"):
         table = pq.read_table(path)
         assert not {name.lower() for name in table.column_names} & {
             f.lower() for f in PERSONAL_FIELDS
@@ -287,7 +288,7 @@ def test_eventsim_keeps_no_personal_data(imported: dict[str, Path]) -> None:
     assert not personal & written
     # Names would show even inside longer strings (file bytes, metadata).
     names = {str(r[f]) for r in records for f in ("firstName", "lastName") if r.get(f)}
-    raw = b"".join(path.read_bytes() for path in folder.iterdir())
+    raw = b"".join(path.read_bytes() for path in folder.glob("*.parquet"))
     assert not [name for name in names if len(name) >= 5 and name.encode() in raw]
 
 
@@ -321,7 +322,8 @@ def test_cli_imports_cdnow(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "23,570" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["customers.parquet", "events.parquet"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [OWNED_MARKER, "customers.parquet", "events.parquet"]
 
 
 def test_cli_missing_source_exits_1_and_writes_nothing(tmp_path: Path) -> None:
@@ -392,10 +394,12 @@ def test_rerun_replaces_output_with_identical_bytes(
 ) -> None:
     out = tmp_path / "eventsim"
     out.mkdir()
+    (out / OWNED_MARKER).write_text('{"written_by": "churn data import"}\n')  # churn's folder
     (out / "stale.parquet").write_bytes(b"left over from an older import")
     import_dataset("eventsim", DATA / "eventsim", out)
-    assert sorted(p.name for p in out.iterdir()) == ["customers.parquet", "events.parquet"]
-    for path in out.iterdir():
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [OWNED_MARKER, "customers.parquet", "events.parquet"]
+    for path in out.glob("*.parquet"):
         assert path.read_bytes() == (imported["eventsim"] / path.name).read_bytes()
 
 

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from features.atomic import OWNED_MARKER
 from features.synth import WorldSpec, true_churn_probability, write_world
 
 CUSTOMERS = 2000
@@ -45,8 +46,11 @@ def customers(world) -> pd.DataFrame:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
+    """The world's data files (not churn's ownership marker)."""
     return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != OWNED_MARKER
     }
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from features.atomic import OWNED_MARKER
 from features.config import load_config
 from features.dataset import open_dataset
 from features.errors import (
@@ -58,7 +59,14 @@ def world(tmp_path_factory):
 
 
 def file_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    return {path.name: path.read_bytes() for path in sorted(folder.resolve().iterdir())}
+
+
+def published(out: Path) -> list[str]:
+    """What runs left under out/scores/ besides churn's marker and the days' lock files."""
+    root = out / "scores"
+    names = sorted(p.name for p in root.iterdir()) if root.exists() else []
+    return [name for name in names if name != OWNED_MARKER and not name.endswith(".lock")]
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +159,10 @@ def test_reasons_are_the_top_positive_family_contributions(world, scored) -> Non
 
 
 def test_rerun_of_the_same_day_gives_identical_output(world) -> None:
+    before = world["first"].folder.resolve()  # the version the day points at now
+    first = file_bytes(before)
     again = run_score(world["data"], world["cfg"], AS_OF, world["root"] / "out", world["model"])
-    first = file_bytes(world["first"].folder)
+    assert again.folder.resolve() != before  # a new version, published beside the old one
     second = file_bytes(again.folder)
     parts = [name for name in first if name.startswith("part-")]
     assert parts and all(first[name] == second[name] for name in parts)
@@ -176,7 +186,9 @@ def test_crash_while_writing_leaves_the_previous_day_intact(world, monkeypatch) 
         run_score(world["data"], world["cfg"], AS_OF, world["root"] / "out", world["model"])
     assert calls["n"] == 2
     assert file_bytes(day) == before
-    assert sorted(p.name for p in day.parent.iterdir()) == [DAY]  # no temporary folder left
+    assert published(world["root"] / "out") == [".versions", "_latest", DAY]
+    versions = day.parent / ".versions" / DAY
+    assert all(p.name.startswith("v-") for p in versions.iterdir())  # no staging left
 
 
 def test_model_built_on_other_features_is_refused(world, tmp_path) -> None:
@@ -191,7 +203,7 @@ def test_model_built_on_other_features_is_refused(world, tmp_path) -> None:
     )
     with pytest.raises(ModelMismatchError, match="fingerprint"):
         run_score(world["data"], longer, AS_OF, tmp_path, world["model"])
-    assert not (tmp_path / "scores").exists()
+    assert not published(tmp_path)
     # Scoring-only edits (tier thresholds) do not invalidate the model.
     tiers = cfg.scoring.tiers.model_copy(update={"high_expected_loss": 70.0})
     edited = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"tiers": tiers})})
@@ -261,7 +273,7 @@ def test_payments_in_another_scale_fail_feed_health_and_write_nothing(world, tmp
     cents = altered_world(world, tmp_path / "cents", payments_in_cents)
     with pytest.raises(FeedError, match=r"signals\.payment .*mean value per event"):
         run_score(cents, world["cfg"], AS_OF, tmp_path / "out", world["model"])
-    assert not (tmp_path / "out" / "scores").exists()
+    assert not published(tmp_path / "out")
 
 
 def test_a_stopped_email_feed_fails_naming_the_signal(world, tmp_path) -> None:
@@ -269,21 +281,21 @@ def test_a_stopped_email_feed_fails_naming_the_signal(world, tmp_path) -> None:
     with pytest.raises(FeedError, match=r"signals\.email_sent .*stopped or fell") as error:
         run_score(stopped, world["cfg"], AS_OF, tmp_path / "out", world["model"])
     assert "signals.email_open" in str(error.value)
-    assert not (tmp_path / "out" / "scores").exists()
+    assert not published(tmp_path / "out")
 
 
 def test_an_as_of_after_the_data_fails_on_freshness(world, tmp_path) -> None:
     later = AS_OF + pd.Timedelta(days=92)
     with pytest.raises(FeedError, match=r"events end at 2026-06-30 .*feed is late or --as-of"):
         run_score(world["data"], world["cfg"], later, tmp_path, world["model"])
-    assert not (tmp_path / "scores").exists()
+    assert not published(tmp_path)
 
 
 def test_empty_population_fails_and_writes_nothing(world, tmp_path) -> None:
     with pytest.raises(DataContractError, match="no customer is active"):
         run_score(world["data"], world["cfg"], pd.Timestamp("2020-01-01", tz="UTC"), tmp_path,
                   world["model"])  # fmt: skip
-    assert not (tmp_path / "scores").exists()
+    assert not published(tmp_path)
 
 
 def test_cli_fails_in_one_line_with_the_failure_kind_as_exit_code(world, tmp_path) -> None:
