@@ -21,7 +21,7 @@ help: ## List the targets
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,spark,dagster]'
 	touch $@
 
 venv: $(BIN)/.installed ## Create the virtual environment and install the project

@@ -7,16 +7,22 @@ model is no worse than the current champion on the same out-of-time test rows.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import lightgbm as lgb
 import mlflow
@@ -42,12 +48,14 @@ HISTORY_KEEP = 25
 CHECKSUM_TAG = "bundle.sha256"
 
 
-def tracking_uri(var_dir: Path) -> str:
-    """`MLFLOW_TRACKING_URI` if set, else a SQLite store under `var_dir/mlflow`."""
+def tracking_uri(var_dir: Path, create: bool = True) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a SQLite store under `var_dir/mlflow` (its folder
+    made only when `create`)."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    folder = (var_dir / "mlflow").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = (Path(var_dir) / "mlflow").resolve()
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
@@ -58,21 +66,128 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
-def use_store(var_dir: Path) -> str:
-    """Point mlflow tracking and registry at the store under `var_dir`; return its URI."""
-    uri = tracking_uri(var_dir)
+def use_store(var_dir: Path, create: bool = True) -> str:
+    """Point mlflow tracking and registry at the store under `var_dir`; return its URI.
+
+    A job that writes (`create`) checks that a tracking server answers and creates a new SQLite
+    store's schema once, under the store lock (concurrent first uses race mlflow's migrations).
+    A read-only job only points mlflow there, touching nothing: `check_store` refuses a store
+    that is missing or does not answer before the first read."""
+    uri = tracking_uri(var_dir, create)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if create:
+        check_server(uri)
+        if sqlite_path(uri) is not None:
+            with store_lock(uri):
+                MlflowClient(uri).search_experiments(max_results=1)
+                MlflowClient(uri, uri).search_registered_models(max_results=1)
     return uri
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` store, else None."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def local_store_path(uri: str) -> Path | None:
+    """The file or folder behind a local store (SQLite, or a file store), else None."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" or (parsed.scheme == "" and uri.startswith(("/", "."))):
+        return Path(parsed.path)
+    return sqlite_path(uri)
+
+
+def check_store(uri: str | None = None) -> None:
+    """Before a read-only job's first mlflow call: refuse in one line a local store that does
+    not exist (mlflow would silently create an empty one) or a server that does not answer."""
+    uri = uri or mlflow.get_tracking_uri()
+    local = local_store_path(uri)
+    if local is not None and not local.exists():
+        raise ChurnError(
+            f"mlflow store {local} does not exist; train a model first (`churn train`), "
+            "fix --var-dir or MLFLOW_TRACKING_URI, or score from a model folder with --model DIR"
+        )
+    check_server(uri)
+
+
+_ANSWERED: set[str] = set()
+
+
+def check_server(uri: str) -> None:
+    """One small request to a tracking server (bounded by MLFLOW_HTTP_REQUEST_TIMEOUT and
+    _MAX_RETRIES); a server that refuses or never answers fails in one line naming it."""
+    if not uri.startswith(("http://", "https://")) or uri in _ANSWERED:
+        return
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except MlflowException as exc:
+        reason = unreachable(str(exc))
+        if reason is None:
+            raise
+        raise ChurnError(
+            f"tracking server {uri} does not answer ({reason}); start it, fix "
+            "MLFLOW_TRACKING_URI, or score from a model folder with --model DIR"
+        ) from None
+    _ANSWERED.add(uri)
+
+
+def unreachable(message: str) -> str | None:
+    """Why a request never reached an answer, from mlflow's message; None if it was answered."""
+    lowered = message.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    if "timed out" in lowered or "timeout" in lowered:
+        timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
+        retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+        return f"no answer within {timeout} s, {retries} retries"
+    if "name or service not known" in lowered or "nameresolution" in lowered:
+        return "host name not found"
+    if "failed to establish" in lowered or "connection aborted" in lowered:
+        return "connection failed"
+    return None
+
+
+@contextmanager
+def store_lock(uri: str | None = None, wait_seconds: float = 120) -> Iterator[None]:
+    """An exclusive lock on the store for changes that must not interleave (schema creation,
+    the champion alias): a file beside a SQLite database, else one in the temp folder (which
+    serialises the jobs of this machine only)."""
+    uri = uri or mlflow.get_tracking_uri()
+    database = sqlite_path(uri)
+    if database is not None:
+        path = database.with_name(database.name + ".lock")
+    else:
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / f"churn-mlflow-{digest}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    with open(path, "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ChurnError(
+                        f"mlflow store lock {path} held by another job for {wait_seconds:.0f} s; "
+                        "retry when it has finished"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def use_experiment(var_dir: Path, name: str) -> str:
-    """Point mlflow at the tracking store and the experiment `name` (created if needed)."""
+    """Point mlflow at the tracking store and the experiment `name` (created if needed, under
+    the store lock so two first trainings do not both create it)."""
     uri = use_store(var_dir)
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        client.create_experiment(name, artifact_location=artifact_root(uri))
+    with store_lock(uri):
+        if client.get_experiment_by_name(name) is None:
+            client.create_experiment(name, artifact_location=artifact_root(uri))
     mlflow.set_experiment(name)
     return uri
 
@@ -253,7 +368,12 @@ def promotion_decision(
 ) -> GateDecision:
     """Promote if there is no champion, or log loss and PR AUC are no worse by `margin`."""
     if champion is None:
-        return GateDecision(True, "no current champion", champion_version, new, None)
+        reason = (
+            "no current champion"
+            if champion_version is None
+            else f"champion v{champion_version} cannot score these test rows: nothing to compare"
+        )
+        return GateDecision(True, reason, champion_version, new, None)
     worse = []
     if new["log_loss"] > champion["log_loss"] + margin:
         worse.append(
@@ -277,8 +397,32 @@ def promotion_decision(
     return GateDecision(True, reason, champion_version, new, champion)
 
 
-def apply_decision(model_name: str, version: str, decision: GateDecision, run_id: str) -> str:
-    """Move the alias or tag a challenger; append to the registered model's history tag."""
+def apply_decision(
+    model_name: str, version: str, decision: GateDecision, run_id: str
+) -> tuple[str, GateDecision]:
+    """Move the alias or tag a challenger; append to the registered model's history tag.
+
+    Under the store lock the champion is read again: if another training moved it since the
+    comparison, this model is not promoted over a champion it was never compared with (it stays
+    a challenger, saying so). Returns the status and the decision as applied."""
+    with store_lock():
+        current = champion_version(model_name)
+        if decision.promote and current != decision.champion_version:
+            compared = f"v{decision.champion_version}" if decision.champion_version else "none"
+            decision = GateDecision(
+                False,
+                f"champion moved to v{current} while this model was compared with {compared}: "
+                "not promoted over a model it was not compared with; retrain to compare",
+                decision.champion_version,
+                decision.new_metrics,
+                decision.champion_metrics,
+            )
+        return _apply(model_name, version, decision, run_id, current), decision
+
+
+def _apply(
+    model_name: str, version: str, decision: GateDecision, run_id: str, current: str | None
+) -> str:
     client = MlflowClient()
     status = CHAMPION if decision.promote else "challenger"
     if decision.promote:
@@ -295,7 +439,8 @@ def apply_decision(model_name: str, version: str, decision: GateDecision, run_id
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": version,
         "status": status,
-        "previous_champion": decision.champion_version,
+        "previous_champion": current,  # the champion when the gate ran, read under the lock
+        "compared_with": decision.champion_version,
         "run_id": run_id,
         "reason": decision.reason[:300],
     }

@@ -16,6 +16,7 @@ import pandas as pd
 import typer
 
 from pipelines.cli_data import data_app
+from pipelines.cli_forget import forget
 from pipelines.cli_options import (
     AllowCodeChangeOption,
     AllowDriftOption,
@@ -43,6 +44,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+app.command("forget")(forget)
 
 
 @app.callback()

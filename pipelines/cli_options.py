@@ -14,8 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
+from typer.core import TyperGroup
 
-from features.errors import EXIT_FAILURE, ChurnError
+from features.errors import EXIT_FAILURE
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -108,6 +110,22 @@ def setup_logging(verbose: bool) -> None:
     )
     for noisy in ("alembic", "urllib3", "matplotlib", "numba", "py4j"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # urllib3 warns on every retry of an mlflow request; the failure itself says it in one line.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+
+
+# mlflow 3 waits 120 s per request and retries 7 times with backoff (minutes against a dead
+# server); a nightly job should fail fast instead. Defaults only: the environment can raise them.
+TRACKING_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+
+
+def bound_tracking_requests() -> None:
+    for name, value in TRACKING_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def forbid_pickle() -> None:
@@ -117,29 +135,58 @@ def forbid_pickle() -> None:
 
 
 def friendly_errors(func):
-    """Turn the errors a user can fix into one red line and the error's exit code."""
+    """Turn any failure into one plain line and its exit code (`pipelines.cli_errors`); the
+    trace (a JVM's too) is logged at debug level, shown with --verbose."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except ChurnError as exc:
-            fail(str(exc), exc.exit_code)
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors (typer's own click): OneLineErrors prints them
         except Exception as exc:
-            from features.engines import spark_failure
-
-            message = spark_failure(exc)
-            if message is None:
-                raise
-            log.debug("Spark error", exc_info=exc)  # the JVM's stack trace, with --verbose
-            fail(message)
+            fail_with(exc)
 
     return wrapper
 
 
+def fail_with(exc: BaseException) -> None:
+    from pipelines.cli_errors import describe
+
+    log.debug("trace of the failure", exc_info=exc)
+    fail(*describe(exc))
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """One line on stderr, never read as Rich markup ("[us, tz=UTC]" stays), then exit."""
+    line = Text("error: ", style="bold red")
+    line.append(" ".join(str(message).split()))
+    err_console.print(line, highlight=False, soft_wrap=True)
     sys.exit(code)
+
+
+class OneLineErrors(TyperGroup):
+    """The app's group: a usage error (a bad option, a date in the wrong format) is one line
+    naming the option and the help to read instead of Rich's box, with click's exit code (2);
+    an exception no command caught is one line too."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.TyperException as exc:  # click's ClickException, as typer bundles it
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()  # the help itself, as typer does
+                sys.exit(exc.exit_code)
+            context = getattr(exc, "ctx", None)
+            hint = f" (see {context.command_path} --help)" if context is not None else ""
+            fail(exc.format_message() + hint, exc.exit_code)
+        except typer.Abort:
+            fail("aborted")
+        except Exception as exc:
+            fail_with(exc)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def load(config: Path | None):

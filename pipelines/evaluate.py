@@ -44,7 +44,7 @@ def run_evaluate(
     from features.matrix import build_matrix
     from features.snapshots import training_cutoffs
 
-    catalog.use_model_store(var_dir)
+    catalog.use_model_store(var_dir, create=False)
     resolved = catalog.resolve_model(model, cfg.training.model_name)
     with catalog.dataset(data, cfg) as dataset:
         cutoff = as_of if as_of is not None else training_cutoffs(dataset, cfg)[-1]

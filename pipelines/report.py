@@ -72,8 +72,6 @@ def run_report(
     log_to_mlflow: bool = True,
 ) -> Path:
     """`churn report`: read scores, model and data, write the HTML atomically, log it to mlflow."""
-    from models.registry import load_bundle
-
     frame, manifest = catalog.load_scores(scores)
     # Default to the very model and dataset that produced the scores.
     uri = model or (manifest.model_uri if manifest else None)
@@ -82,7 +80,7 @@ def run_report(
     if source is not None and not Path(source).exists():
         log.warning("dataset %s from the scores manifest is gone: drivers not shown", source)
         source = None
-    bundle = load_bundle(uri)
+    bundle = catalog.resolve_model(uri, cfg.training.model_name).bundle
     record = catalog.load_evaluation(uri)
     evaluation = EvaluationReport.from_dict(record) if record else None
     inputs = gather_inputs(frame, cfg, bundle, evaluation, source)

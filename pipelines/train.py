@@ -237,7 +237,7 @@ def run_gate(
     decision = registry.promotion_decision(
         report.model, compared, cfg.training.promotion_margin, champion
     )
-    status = registry.apply_decision(name, version, decision, run_id)
+    status, decision = registry.apply_decision(name, version, decision, run_id)
     report.gate = {
         "status": status,
         "reason": decision.reason,

@@ -21,12 +21,16 @@ class ResolvedModel:
     bundle: ModelBundle
 
 
-def use_model_store(var_dir: Path) -> str:
-    """Point mlflow at the store under `var_dir` (or MLFLOW_TRACKING_URI); no progress bars."""
+def use_model_store(var_dir: Path, create: bool = True) -> str:
+    """Point mlflow at the store under `var_dir` (or MLFLOW_TRACKING_URI); no progress bars.
+
+    Read-only jobs pass `create=False`: nothing is contacted or created until a registered
+    model is needed, and then a missing store or a silent server fails in one line. A model
+    folder (`--model DIR`) never needs the store at all."""
     from models.registry import use_store
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    return use_store(var_dir)
+    return use_store(var_dir, create)
 
 
 def resolve_model(model: str | None, model_name: str) -> ResolvedModel:
@@ -34,11 +38,12 @@ def resolve_model(model: str | None, model_name: str) -> ResolvedModel:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from models.registry import load_bundle, resolve_model_uri
+    from models.registry import check_store, load_bundle, resolve_model_uri
 
     uri = resolve_model_uri(model, model_name)
     if Path(uri).is_dir():
         return ResolvedModel(uri, f"file:{Path(uri).resolve().name}", load_bundle(uri))
+    check_store()
     if uri.startswith("models:/") and "@" in uri:
         # Pin the alias first: if it moves while we download, we still load what we record.
         name, alias = uri.removeprefix("models:/").split("@", 1)
@@ -59,8 +64,11 @@ def model_run_id(uri: str) -> str | None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from models.registry import check_store
+
     if not uri.startswith("models:/"):
         return None
+    check_store()
     name = uri.removeprefix("models:/")
     client = MlflowClient()
     try:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -107,3 +108,82 @@ def write_ledger(ledger: pd.DataFrame, record: dict, out: Path) -> Path:
         ledger.to_parquet(staging / "ledger.parquet", index=False)
         (staging / "ledger.json").write_text(json.dumps(record, indent=1) + "\n")
     return Path(out) / "backtest"
+
+
+class Dropped(NamedTuple):
+    """What erasing customers took out of one file or scored day."""
+
+    customers: frozenset[str]  # the ids that were there
+    rows: int  # rows removed
+    left: int  # rows left
+
+
+def scores_roots(under: Path) -> list[Path]:
+    """Every `scores/` folder with published days below a folder (e.g. the var dir)."""
+    under = Path(under)
+    found = {
+        day.parent
+        for day in under.rglob("as_of=*")
+        if day.parent.name == "scores"
+        and not any(part.startswith(".") for part in day.relative_to(under).parts)
+    }
+    return sorted(root for root in found if scored_days(root))
+
+
+def drop_customers(path: Path, day: str, ids: set[str], note: dict) -> Dropped:
+    """Republish one scored day without the customers in `ids`, through the nightly publish
+    path (under the day's lock, whole or not at all, earlier versions removed: they hold the
+    customers too); its manifest is recounted and `note` joins its `erasures`. A day none of
+    them is in is left untouched."""
+    root = scores_root(path)
+    version = resolve_day(root, day)
+    if not _holds_any(version, ids):
+        return Dropped(frozenset(), 0, 0 if version is None else rows_written(version))
+    if root.name != "scores":
+        raise ChurnError(f"scores {root}: pass the score job's --out folder or its scores/ folder")
+    with publish_day(root.parent, pd.Timestamp(day, tz="UTC"), keep=0) as staging:
+        folder = resolve_day(root, day)  # read again under the lock: the version we replace
+        parts = [pd.read_parquet(part) for part in sorted(folder.glob("part-*.parquet"))]
+        kept = [rows[~rows["customer_id"].isin(ids)] for rows in parts]
+        removed = sum(map(len, parts)) - sum(map(len, kept))
+        for number, rows in enumerate(kept):
+            write_scores_part(rows, staging, number)
+        if (folder / MANIFEST).is_file():
+            manifest = json.loads((folder / MANIFEST).read_text())
+            write_manifest(staging, recounted(manifest, kept, removed, note))
+    present = set().union(*(set(rows["customer_id"]) for rows in parts))
+    return Dropped(frozenset(ids & present), removed, sum(map(len, kept)))
+
+
+def _holds_any(folder: Path | None, ids: set[str]) -> bool:
+    """Whether a day's version holds one of the ids (only the id column is read)."""
+    parts = sorted(folder.glob("part-*.parquet")) if folder is not None else []
+    return any(
+        pq.read_table(part, columns=["customer_id"]).column(0).to_pandas().isin(ids).any()
+        for part in parts
+    )
+
+
+RECOUNTED = "rows, active_customers, data.rows, tiers; data.hash and drift are as scored"
+
+
+def recounted(manifest: dict, kept: list[pd.DataFrame], removed: int, note: dict) -> dict:
+    """The day's manifest with its counts and tiers recounted on the rows kept; `data.hash` and
+    `drift` still describe the night as it was scored, as the note says."""
+    from models.scoring import TierSummary
+
+    tiers = TierSummary()
+    for rows in kept:
+        tiers.add(rows)
+    data = manifest.get("data", {})
+    return {
+        **manifest,
+        "rows": manifest["rows"] - removed,
+        "active_customers": manifest.get("active_customers", removed) - removed,
+        "data": {**data, "rows": data.get("rows", removed) - removed},
+        "tiers": tiers.to_dict(),
+        "erasures": [
+            *manifest.get("erasures", []),
+            {**note, "rows_removed": removed, "recounted": RECOUNTED},
+        ],
+    }
