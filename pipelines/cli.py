@@ -26,9 +26,11 @@ from pipelines.cli_options import (
     EngineName,
     EngineOption,
     ModelOption,
+    OneLineErrors,
     SparkConfOption,
     SparkMasterOption,
     VarDirOption,
+    bound_tracking_requests,
     console,
     forbid_pickle,
     friendly_errors,
@@ -42,6 +44,7 @@ app = typer.Typer(
     "nightly scoring with SHAP reason codes, and reports.",
     no_args_is_help=True,
     add_completion=False,
+    cls=OneLineErrors,
 )
 app.add_typer(data_app, name="data")
 app.command("forget")(forget)
@@ -53,6 +56,7 @@ def _setup(
 ) -> None:
     setup_logging(verbose)
     forbid_pickle()
+    bound_tracking_requests()
 
 
 @app.command()
@@ -130,7 +134,7 @@ def evaluate(
     var_dir: VarDirOption = Path("var"),
 ) -> None:
     """Print a model's metrics on a labelled cutoff (default: the latest) as JSON on stdout."""
-    from pipelines.train import run_evaluate
+    from pipelines.evaluate import run_evaluate
 
     cfg = load(config)
     cutoff = pd.Timestamp(as_of, tz="UTC") if as_of is not None else None
@@ -167,7 +171,7 @@ def score(
 
     cfg = load(config)
     choice = EngineChoice(engine.value, spark_master, parse_spark_conf(spark_conf))
-    catalog.use_model_store(var_dir)
+    catalog.use_model_store(var_dir, create=False)
     result = run_score(
         data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift, choice, allow_code_change
     )
@@ -217,7 +221,7 @@ def report(
     from pipelines.report import run_report
 
     cfg = load(config)
-    catalog.use_model_store(var_dir)
+    catalog.use_model_store(var_dir, create=False)
     path = run_report(scores, out, cfg, model=model, data=data)
     console.print(f"report:  {path.resolve()}", highlight=False, soft_wrap=True)
 
