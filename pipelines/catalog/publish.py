@@ -76,6 +76,7 @@ def owned_root(out: Path, name: str) -> Path:
     """`out/scores/`, made and marked if new; refused (nothing touched) if it holds files churn
     did not write there, or if the day is a plain folder instead of churn's pointer."""
     root = Path(out) / "scores"
+    adopt_earlier_layout(root)
     check_owned(root)
     root.mkdir(parents=True, exist_ok=True)
     mark_owned(root, "churn score")
@@ -88,6 +89,31 @@ def owned_root(out: Path, name: str) -> Path:
             f"was deleted: move it out of {root} or remove it yourself"
         )
     return root
+
+
+def adopt_earlier_layout(root: Path) -> None:
+    """A scores folder written before days were versioned (plain `as_of=DAY/` folders, each with
+    its manifest, and nothing else but the old writer's hidden leftovers) is churn's own: move
+    each day into `.versions/` as its first version, point the day at it, and mark the folder."""
+    if not root.is_dir() or (root / ".churn-owned").exists():
+        return
+    entries = list(root.iterdir())
+    days = [e for e in entries if e.name.startswith("as_of=") and not e.is_symlink()]
+    leftovers = [e for e in entries if e.name.startswith(".as_of=")]
+    earlier = all(
+        (day / "manifest.json").is_file() and day_name(day.name[6:]) == day.name for day in days
+    )
+    if not days or not earlier or len(days) + len(leftovers) != len(entries):
+        return
+    for day in days:
+        versions = root / VERSIONS / day.name
+        versions.mkdir(parents=True, exist_ok=True)
+        os.rename(day, versions / "v-000001")
+        point(day, f"{VERSIONS}/{day.name}/v-000001")
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
+    mark_owned(root, "churn score (adopted a scores folder of an earlier churn)")
+    point_latest(root)
 
 
 @contextmanager

@@ -155,3 +155,39 @@ def test_a_scores_folder_churn_did_not_create_is_refused_untouched(tmp_path: Pat
     with pytest.raises(NotOwnedError, match="not a day churn published"):
         publish(tmp_path / "ours", AS_OF - pd.Timedelta(days=1))
     assert (day / "part-00000.parquet").read_bytes() == b"someone's"
+
+
+def earlier_layout(out: Path, days: list[str]) -> None:
+    """A scores folder as churn wrote it before days were versioned: plain day folders."""
+    for day in days:
+        folder = out / "scores" / f"as_of={day}"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"customer_id": ["c0", "c1"], "p": 0.5}).to_parquet(
+            folder / "part-00000.parquet", index=False
+        )
+        (folder / "manifest.json").write_text(json.dumps({"as_of": day, "rows": 2}))
+
+
+def test_a_scores_folder_of_an_earlier_churn_is_adopted_not_refused(tmp_path: Path) -> None:
+    earlier_layout(tmp_path, ["2026-06-30", "2026-07-01"])
+    publish(tmp_path, rows=4)  # republish 2026-07-01 over the adopted folder
+    root = tmp_path / "scores"
+    assert (root / OWNED_MARKER).is_file()
+    assert (root / "as_of=2026-06-30").is_symlink() and versions(tmp_path, "as_of=2026-06-30") == [
+        "v-000001"
+    ]
+    assert versions(tmp_path) == ["v-000001", "v-000002"]
+    adopted = (root / "as_of=2026-06-30").resolve()
+    assert adopted.parent.name == "as_of=2026-06-30" and adopted.name == "v-000001"
+    assert len(pd.read_parquet(adopted / "part-00000.parquet")) == 2
+    republished = (root / DAY).resolve()
+    assert republished.name == "v-000002" and len(pads.dataset(republished).to_table()) == 4
+
+
+def test_a_folder_with_other_files_is_still_refused(tmp_path: Path) -> None:
+    earlier_layout(tmp_path, ["2026-07-01"])
+    (tmp_path / "scores" / "notes.txt").write_text("mine")
+    with pytest.raises(NotOwnedError):
+        publish(tmp_path)
+    assert (tmp_path / "scores" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "scores" / DAY).is_dir() and not (tmp_path / "scores" / DAY).is_symlink()
