@@ -34,7 +34,12 @@ def check_owned(target: Path | str) -> None:
     if not os.path.lexists(target):
         return
     folder = target.is_dir() and not target.is_symlink()
-    if not folder or not ((target / OWNED_MARKER).is_file() or not any(target.iterdir())):
+    if not folder:
+        raise NotOwnedError(
+            f"{target} exists and is not a folder, so nothing was deleted: choose an empty or "
+            "new folder"
+        )
+    if not ((target / OWNED_MARKER).is_file() or not any(target.iterdir())):
         raise NotOwnedError(
             f"{target} is not empty and churn did not create it (no {OWNED_MARKER} file), so "
             f"nothing was deleted: choose an empty or new folder, or remove {target} yourself"

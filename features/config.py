@@ -222,13 +222,15 @@ class Scoring(Section):
 class FeedSettings(Section):
     """Feed health and freshness, checked before anything is scored (`features.feed`).
 
-    Each mapped signal's daily volume over the last `recent_days` is compared with the
-    `baseline_days` before them in the same data."""
+    Each mapped signal's daily volume over the last `recent_days` is compared with the same
+    number of days before them and with the `baseline_days` before them, in the same data."""
 
     recent_days: int = Field(default=14, ge=1)
     baseline_days: int = Field(default=90, ge=7)
-    # Fail when a signal's daily volume falls by more than this share.
+    # Fail when a signal's daily volume falls by more than this share against the same number of
+    # days just before (a sudden fall), or by more than max_stop against the whole baseline.
     max_drop: float = Field(default=0.5, gt=0, lt=1)
+    max_stop: float = Field(default=0.9, gt=0, lt=1)
     # Fail when the share of events without a value (or a session) rises by more than this.
     max_null_jump: float = Field(default=0.2, gt=0, le=1)
     # Fail when the mean value per event changes by more than this factor either way.

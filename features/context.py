@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from features.contract import UTC, as_utc
+from features.contract import EVENTS, UTC, as_utc
 
 if TYPE_CHECKING:
     # Type only: the config validates builder names through the registry, which imports the
@@ -67,7 +67,16 @@ class FeatureContext:
             self.raw_events.ts >= timestamp_literal(self.cutoff - lookback),
         )
         ts_s = whole_epoch_seconds(events.ts)
-        return events.mutate(ts_s=ts_s, age_s=ibis.literal(self.cutoff_s, "int64") - ts_s)
+        # Optional contract columns a dataset lacks are typed nulls, so every builder reads them
+        # (no session: no FAQ-then-cancel in one session; no value: no revenue).
+        missing = {
+            column.name: ibis.null(ibis.dtype(column.type))
+            for column in EVENTS.columns
+            if not column.required and column.name not in events.columns
+        }
+        return events.mutate(
+            ts_s=ts_s, age_s=ibis.literal(self.cutoff_s, "int64") - ts_s, **missing
+        )
 
     @cached_property
     def customers(self) -> ibis.Table:

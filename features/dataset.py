@@ -79,6 +79,14 @@ def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Datas
         name = f"{table}_source"
         if kind == "parquet":
             source = con.read_parquet(location, table_name=name)
+        elif con.name != "duckdb":
+            raise DataContractError(
+                [
+                    f"table {table}: {location} is CSV, which the {con.name} engine does not "
+                    "read here (it would guess the column types); convert the dataset to "
+                    "Parquet, or run with --engine duckdb"
+                ]
+            )
         else:
             csv_tables.add(table)
             types = _csv_string_types(location, table)

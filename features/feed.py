@@ -29,6 +29,7 @@ class Windows:
     """The recent window and the baseline window just before it, as half-open day ranges."""
 
     baseline_start: pd.Timestamp
+    previous_start: pd.Timestamp  # the recent window's length before it
     recent_start: pd.Timestamp
     end: pd.Timestamp  # as_of, exclusive
 
@@ -36,7 +37,8 @@ class Windows:
     def before(cls, as_of: pd.Timestamp, feed: FeedSettings) -> Windows:
         end = as_utc(as_of).floor("D")
         recent = end - pd.Timedelta(days=feed.recent_days)
-        return cls(recent - pd.Timedelta(days=feed.baseline_days), recent, end)
+        previous = recent - pd.Timedelta(days=feed.recent_days)
+        return cls(recent - pd.Timedelta(days=feed.baseline_days), previous, recent, end)
 
 
 def last_event_before(dataset: Dataset, as_of: pd.Timestamp) -> pd.Timestamp | None:
@@ -97,19 +99,32 @@ class SignalHealth:
 def signal_health(
     volumes: pd.DataFrame, signal: str, names: list[str], windows: Windows, feed: FeedSettings
 ) -> SignalHealth | None:
-    """The checks of one mapped signal; None when its baseline has too few events to judge."""
+    """The checks of one mapped signal; None when its baseline has too few events to judge.
+
+    Two comparisons, so that a base that thins out slowly (an acquisition burst fading over a
+    quarter) is not a broken feed: the last `recent_days` against the same number of days just
+    before them (a sudden fall beyond `max_drop`), and against the whole baseline (a feed that
+    stopped: a fall beyond `max_stop`, however long ago it happened)."""
     rows = volumes[volumes["event"].isin(names)]
     recent = rows[rows["day"] >= windows.recent_start]
     baseline = rows[rows["day"] < windows.recent_start]
+    previous = baseline[baseline["day"] >= windows.previous_start]
     baseline_rate = baseline["events"].sum() / feed.baseline_days
-    expected = baseline_rate * feed.recent_days
-    if expected < feed.min_expected_events:
+    previous_rate = previous["events"].sum() / feed.recent_days
+    if baseline_rate * feed.recent_days < feed.min_expected_events:
         return None
     recent_rate = recent["events"].sum() / feed.recent_days
     last_day = rows.loc[rows["events"] > 0, "day"].max() if len(rows) else None
+    since = f"; last event on {last_day:%Y-%m-%d}" if pd.notna(last_day) else ""
     problems = []
-    if recent_rate < (1 - feed.max_drop) * baseline_rate:
-        since = f"; last event on {last_day:%Y-%m-%d}" if pd.notna(last_day) else ""
+    judged_fall = previous_rate * feed.recent_days >= feed.min_expected_events
+    if judged_fall and recent_rate < (1 - feed.max_drop) * previous_rate:
+        problems.append(
+            f"{recent_rate:,.1f} events a day in the last {feed.recent_days} days against "
+            f"{previous_rate:,.1f} in the {feed.recent_days} days before "
+            f"({recent_rate / previous_rate - 1:+.0%}{since}): the feed stopped or fell"
+        )
+    elif recent_rate < (1 - feed.max_stop) * baseline_rate:
         problems.append(
             f"{recent_rate:,.1f} events a day in the last {feed.recent_days} days against "
             f"{baseline_rate:,.1f} in the {feed.baseline_days} days before "

@@ -188,6 +188,8 @@ def score_into(
         with watch.step("predict"):  # predict and explain, on Spark
             scored = score_on_spark(spark_frame, bundle, book, value_source, cfg, resolved.version)
         parts = chunks(scored, scoring.chunk_customers)
+        # The executors keep their contributions: drift is judged on the score's PSI alone.
+        log.warning("--engine spark: contribution drift is not computed, only the score's PSI")
     else:
         parts = local_parts(matrix, resolved, cfg, book, value_source, watch, drift)
     tiers = TierSummary()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from features.atomic import check_owned
 from features.importers.bigml import import_bigml
 from features.importers.cdnow import import_cdnow
 from features.importers.common import ImportSourceError, ImportSummary
@@ -28,4 +29,5 @@ def import_dataset(kind: str, src: Path, out: Path) -> ImportSummary:
     importer = IMPORTERS.get(kind)
     if importer is None:
         raise ImportSourceError(f"unknown source kind {kind!r}; choose one of {sorted(IMPORTERS)}")
+    check_owned(out)  # before reading the source, not after
     return importer(Path(src), Path(out))

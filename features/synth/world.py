@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.table import Table
 
-from features.atomic import atomic_directory
+from features.atomic import atomic_directory, check_owned
 from features.contract import CUSTOMERS, EVENTS
 from features.errors import ConfigError
 from features.synth import events as ev
@@ -197,6 +197,7 @@ def write_world(
     if spec.chunk_size < 1:
         raise ConfigError(f"synth: chunk size must be at least 1, got {spec.chunk_size}")
     out = Path(out)
+    check_owned(out)  # before minutes of simulation, not after
     began = time.perf_counter()
     starts = list(range(0, customers, spec.chunk_size))
     sizes = [min(spec.chunk_size, customers - s) for s in starts]

@@ -94,3 +94,19 @@ def test_freshness_needs_events_up_to_the_day_before() -> None:
     check_freshness(pd.Timestamp("2026-06-29 22:00", tz="UTC"), AS_OF, 1)  # one late day allowed
     with pytest.raises(DataContractError, match="no event comes before"):
         check_freshness(None, AS_OF, 0)
+
+
+def test_a_base_thinning_out_over_a_quarter_is_not_a_broken_feed() -> None:
+    # An acquisition burst fading: 300 a day three months ago, 100 a day for the last month
+    # (-67% against the baseline), but steady over the last 28 days.
+    frame = volumes({"purchase": 100})
+    early = frame["day"] < AS_OF - pd.Timedelta(days=30)
+    frame.loc[early, "events"] = 300
+    health = signal_health(frame, "activity", ["purchase"], WINDOWS, FEED)
+    assert health.problems == () and health.recent_per_day < 0.5 * health.baseline_per_day
+    # The same fall within two weeks is a broken feed.
+    frame.loc[frame["day"] >= WINDOWS.recent_start, "events"] = 30
+    assert (
+        "stopped or fell"
+        in signal_health(frame, "activity", ["purchase"], WINDOWS, FEED).problems[0]
+    )
