@@ -8,7 +8,8 @@ error's `exit_code`, so a scheduler can tell what kind of failure a night had:
 | 2 | usage: a bad option or a bad config |
 | 3 | bad data: the dataset breaks the data contract |
 | 4 | feed or freshness: a mapped signal stopped or fell, or events end before `--as-of` |
-| 5 | drift: today's population differs from the model's beyond the fail level |
+| 5 | drift: the population jumped beyond the fail level since the previous scored night |
+|   | (drift against the model's reference only warns and recommends retraining) |
 | 6 | retrain recommended: the job finished, but the model no longer fits the data |
 """
 

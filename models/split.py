@@ -202,10 +202,6 @@ def time_split(frame: pd.DataFrame, horizon_days: int, embargo: str = "strict") 
     """Out-of-time test, embargoed validation and training cutoffs (see `embargo_cutoffs`)."""
     labelled = labelled_rows(frame)
     cutoffs = sorted(pd.Timestamp(c) for c in labelled["cutoff"].unique())
-    if len(cutoffs) < 2:
-        raise DataContractError(
-            [f"training matrix: {len(cutoffs)} labelled cutoff; a time split needs at least 3"]
-        )
     chosen = embargo_cutoffs(cutoffs, horizon_days, embargo)
     if chosen.valid is None or not chosen.train:
         raise _too_few_cutoffs(cutoffs, chosen, horizon_days, embargo)

@@ -234,8 +234,8 @@ def backtest(
         Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
     ],
     out: Annotated[
-        Path, typer.Option(help="Output folder; the ledger goes to OUT/backtest/ (atomic).")
-    ] = Path("var"),
+        Path | None, typer.Option(help="Output folder (default: --var-dir); writes OUT/backtest/")
+    ] = None,
     config: ConfigOption = None,
     var_dir: VarDirOption = Path("var"),
 ) -> None:
@@ -243,7 +243,7 @@ def backtest(
     (pending nights with their expected churners); exit 6 if a night recommends retraining."""
     from pipelines.backtest import ledger_table, run_backtest
 
-    result = run_backtest(data, scores, out, load(config), var_dir)
+    result = run_backtest(data, scores, out or var_dir, load(config), var_dir)
     console.print(ledger_table(result.ledger))
     console.print(f"ledger:  {result.folder.resolve()}", highlight=False, soft_wrap=True)
     result.raise_if_flagged()

@@ -12,7 +12,7 @@ import re
 
 from features.errors import EXIT_BAD_DATA, EXIT_FAILURE, ChurnError
 
-VERBOSE_HINT = "run with --verbose for the trace"
+VERBOSE_HINT = "run `churn --verbose <command> ...` for the trace"
 
 
 def describe(exc: BaseException) -> tuple[str, int]:

@@ -136,7 +136,7 @@ def forbid_pickle() -> None:
 
 def friendly_errors(func):
     """Turn any failure into one plain line and its exit code (`pipelines.cli_errors`); the
-    trace (a JVM's too) is logged at debug level, shown with --verbose."""
+    trace (a JVM's too) is logged at debug level, shown by `churn --verbose <command> ...`."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):

@@ -23,15 +23,19 @@ from dagster import (
     ConfigurableResource,
     Definitions,
     MaterializeResult,
-    ScheduleDefinition,
+    RunRequest,
+    ScheduleEvaluationContext,
     asset,
     define_asset_job,
+    schedule,
 )
 
 from features.config import Config, load_config
 from pipelines import catalog
+from pipelines.cli_options import bound_tracking_requests, forbid_pickle
 
 GROUP = "churn_nightly"
+AS_OF_TAG = "churn/as_of"  # set by the schedule: the day of its tick
 
 
 class ChurnNight(ConfigurableResource):
@@ -40,14 +44,23 @@ class ChurnNight(ConfigurableResource):
     data: str
     config: str | None = None
     var_dir: str = "var"
-    as_of: str | None = None  # YYYY-MM-DD; default: the run's day (UTC midnight)
+    as_of: str | None = None  # YYYY-MM-DD for manual runs; a scheduled run uses its tick's day
     model: str | None = None  # default: the champion of training.model_name
     allow_drift: bool = False
+
+    def setup_for_execution(self, context) -> None:
+        # What the `churn` command sets at its edge: bounded mlflow requests, no pickles.
+        forbid_pickle()
+        bound_tracking_requests()
 
     def cfg(self) -> Config:
         return load_config(Path(self.config) if self.config else None)
 
-    def day(self) -> pd.Timestamp:
+    def day(self, tags: dict[str, str] | None = None) -> pd.Timestamp:
+        """The scoring date: the schedule's tick day, else `as_of`, else today (UTC)."""
+        scheduled = (tags or {}).get(AS_OF_TAG)
+        if scheduled:
+            return pd.Timestamp(scheduled, tz="UTC")
         if self.as_of:
             return pd.Timestamp(self.as_of, tz="UTC")
         return pd.Timestamp.now(tz="UTC").normalize()
@@ -72,13 +85,14 @@ def validated_data(churn: ChurnNight) -> MaterializeResult:
 
 
 @asset(group_name=GROUP, deps=[validated_data])
-def nightly_scores(churn: ChurnNight) -> MaterializeResult:
+def nightly_scores(context: AssetExecutionContext, churn: ChurnNight) -> MaterializeResult:
     """`churn score --out VAR`: the day's scores, published whole."""
     from pipelines.score import run_score
 
-    catalog.use_model_store(churn.var)
+    catalog.use_model_store(churn.var, create=False)
+    day = churn.day(context.run.tags)
     result = run_score(
-        Path(churn.data), churn.cfg(), churn.day(), churn.var, churn.model, churn.allow_drift
+        Path(churn.data), churn.cfg(), day, churn.var, churn.model, churn.allow_drift
     )
     manifest = result.manifest
     return MaterializeResult(
@@ -97,7 +111,7 @@ def churn_report(churn: ChurnNight) -> MaterializeResult:
     """`churn report --scores VAR`: the HTML report of the latest scored day."""
     from pipelines.report import run_report
 
-    catalog.use_model_store(churn.var)
+    catalog.use_model_store(churn.var, create=False)
     out = churn.var / "reports" / "churn-report.html"
     path = run_report(churn.var, out, churn.cfg())
     return MaterializeResult(metadata={"path": str(path)})
@@ -125,12 +139,21 @@ def backtest_ledger(context: AssetExecutionContext, churn: ChurnNight) -> Materi
 ASSETS = [validated_data, nightly_scores, churn_report, backtest_ledger]
 nightly_job = define_asset_job("churn_nightly", selection=ASSETS)
 
+
+@schedule(job=nightly_job, cron_schedule="30 2 * * *", execution_timezone="UTC")
+def churn_nightly_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    """Each tick scores its own day (UTC midnight of the scheduled time), so a run that starts
+    late, or a missed tick run afterwards, still scores the night it was meant for."""
+    tick = pd.Timestamp(context.scheduled_execution_time)
+    tick = tick.tz_localize("UTC") if tick.tzinfo is None else tick.tz_convert("UTC")
+    day = tick.normalize().strftime("%Y-%m-%d")
+    return RunRequest(run_key=day, tags={AS_OF_TAG: day})
+
+
 defs = Definitions(
     assets=ASSETS,
     jobs=[nightly_job],
-    schedules=[
-        ScheduleDefinition(job=nightly_job, cron_schedule="30 2 * * *", execution_timezone="UTC")
-    ],
+    schedules=[churn_nightly_schedule],
     resources={
         "churn": ChurnNight(
             data=os.environ.get("CHURN_DATA", "var/data/synthetic"),

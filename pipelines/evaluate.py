@@ -33,6 +33,23 @@ def ground_truth_metrics(data: Path, rows: pd.DataFrame, horizon_days: int) -> d
     )
 
 
+PART_WORDS = {"train": "training", "valid": "validation"}
+
+
+def in_sample_part(record: dict | None, cutoff: pd.Timestamp) -> str | None:
+    """ "train" or "valid" if the model's evaluation record names `cutoff` among the cutoffs it
+    trained or was validated (early stopping, calibration) on; None otherwise or if unknown."""
+    try:
+        cutoffs = record["split"]["cutoffs"]
+    except (KeyError, TypeError):
+        return None
+    day = f"{pd.Timestamp(cutoff):%Y-%m-%d}"
+    for part in ("train", "valid"):
+        if day in {f"{pd.Timestamp(c):%Y-%m-%d}" for c in cutoffs.get(part) or []}:
+            return part
+    return None
+
+
 def run_evaluate(
     data: Path,
     cfg: Config,
@@ -60,6 +77,14 @@ def run_evaluate(
         "risk_tiers": precision_by_tier(label, probability, cfg.scoring.tiers),
         "leakage_flags": leakage_flags(rows, bundle.spec.names, cfg.training.leakage_auc),
     }
+    part = in_sample_part(catalog.load_evaluation(resolved.uri), cutoff)
+    result["in_sample"] = part is not None
+    if part is not None:
+        result["warning"] = (
+            f"cutoff {result['cutoff']} is a {PART_WORDS[part]} cutoff of this model: metrics are "
+            "in-sample and overstate it; evaluate on a later cutoff (default: the latest)"
+        )
+        log.warning("%s", result["warning"])
     if (Path(data) / "truth").is_dir():
         result["ground_truth"] = ground_truth_metrics(Path(data), rows, cfg.snapshots.horizon_days)
     if bundle.spec.config_fingerprint and bundle.spec.config_fingerprint != cfg.fingerprint():

@@ -189,3 +189,19 @@ def test_dagster_materialises_validate_score_report_backtest(world):
     assert report.is_file() and "<html" in report.read_text()[:500].lower()
     ledger = pd.read_parquet(var / "backtest" / "ledger.parquet")
     assert list(ledger["as_of"].astype(str)) == [NIGHTS[-1]]
+
+
+def test_dagster_schedule_scores_its_tick_day_not_the_run_day():
+    pytest.importorskip("dagster", reason="the optional [dagster] extra is not installed")
+    from datetime import UTC, datetime
+
+    from dagster import build_schedule_context
+
+    from pipelines.dagster_defs import AS_OF_TAG, ChurnNight, churn_nightly_schedule
+
+    tick = datetime(2026, 7, 1, 2, 30, tzinfo=UTC)
+    request = churn_nightly_schedule(build_schedule_context(scheduled_execution_time=tick))
+    assert request.tags[AS_OF_TAG] == "2026-07-01"
+    manual = ChurnNight(data="d", as_of="2026-01-02")
+    assert manual.day(request.tags) == pd.Timestamp("2026-07-01", tz="UTC")
+    assert manual.day({}) == pd.Timestamp("2026-01-02", tz="UTC")

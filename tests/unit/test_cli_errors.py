@@ -82,7 +82,8 @@ def test_a_silent_tracking_server_is_named() -> None:
 
 def test_anything_else_is_its_type_and_first_line() -> None:
     message, code = describe(KeyError("no_such_column"))
-    assert message == "KeyError: 'no_such_column' (run with --verbose for the trace)"
+    hint = "(run `churn --verbose <command> ...` for the trace)"
+    assert message == f"KeyError: 'no_such_column' {hint}"
     assert code == EXIT_FAILURE
 
 
@@ -118,7 +119,8 @@ def test_an_unexpected_exception_is_one_line_and_verbose_shows_the_trace(
     failing_config.append(RuntimeError("boom\nsecond line of detail"))
     result = CliRunner().invoke(app, ["validate", "--data", str(tmp_path)])
     assert result.exit_code == EXIT_FAILURE
-    assert result.stderr == "error: RuntimeError: boom (run with --verbose for the trace)\n"
+    hint = "(run `churn --verbose <command> ...` for the trace)"
+    assert result.stderr == f"error: RuntimeError: boom {hint}\n"
     verbose = CliRunner().invoke(app, ["--verbose", "validate", "--data", str(tmp_path)])
     assert verbose.exit_code == EXIT_FAILURE
     assert "Traceback" in verbose.stderr and "second line of detail" in verbose.stderr

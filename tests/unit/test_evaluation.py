@@ -98,3 +98,27 @@ def test_training_config_has_bounded_defaults() -> None:
     training = Training()
     assert training.max_leaves <= 63 and training.max_boost_rounds <= 1000
     assert training.num_threads == 1
+
+
+def test_evaluate_flags_a_cutoff_the_model_trained_or_validated_on() -> None:
+    import pandas as pd
+
+    from pipelines.evaluate import in_sample_part
+
+    def day(text: str) -> pd.Timestamp:  # evaluate passes UTC days; the record holds plain dates
+        return pd.Timestamp(text, tz="UTC")
+
+    record = {
+        "split": {
+            "cutoffs": {
+                "train": ["2026-01-01", "2026-02-01"],
+                "valid": ["2026-04-01"],
+                "test": ["2026-06-01"],
+            }
+        }
+    }
+    assert in_sample_part(record, day("2026-02-01")) == "train"
+    assert in_sample_part(record, day("2026-04-01")) == "valid"
+    assert in_sample_part(record, day("2026-06-01")) is None
+    assert in_sample_part(record, day("2026-07-01")) is None
+    assert in_sample_part(None, day("2026-02-01")) is None
