@@ -1,8 +1,5 @@
-"""The `churn` command line. Config is loaded here, once, and passed down typed.
-
-Every command exits 0 on success and 1 with one readable line on a failure the user can fix.
-Options, logging and error handling shared by the commands live in `pipelines.cli_options`.
-"""
+"""The `churn` command line: config loaded once here and passed down typed; options, logging
+and error handling (one readable line and an exit code per failure) in `pipelines.cli_options`."""
 
 from __future__ import annotations
 
@@ -17,6 +14,7 @@ import typer
 
 from pipelines.cli_data import data_app
 from pipelines.cli_forget import forget
+from pipelines.cli_init import init
 from pipelines.cli_options import (
     AllowCodeChangeOption,
     AllowDriftOption,
@@ -48,6 +46,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.command("forget")(forget)
+app.command("init")(init)
 
 
 @app.callback()
