@@ -293,11 +293,16 @@ def numeric_customer_columns(cfg: Config) -> list[str]:
     return columns
 
 
+def as_number(text: ibis.Value) -> ibis.Value:
+    """A text column as float64: blank text is missing, text that does not parse is null."""
+    return text.strip().nullif("").try_cast("float64")
+
+
 def parse_numbers(table: ibis.Table, columns: tuple[str, ...]) -> ibis.Table:
-    """`table` with the named text columns as float64 (blank text is missing)."""
+    """`table` with the named text columns as float64 (see `as_number`)."""
     if not columns:
         return table
-    return table.mutate(**{c: table[c].strip().nullif("").try_cast("float64") for c in columns})
+    return table.mutate(**{c: as_number(table[c]) for c in columns})
 
 
 def _check_numbers(
@@ -323,7 +328,7 @@ def _check_numbers(
         aggregates = {}
         for column in text:
             raw = table[column].strip().nullif("")
-            bad = raw.notnull() & raw.try_cast("float64").isnull()
+            bad = raw.notnull() & as_number(raw).isnull()
             aggregates |= {f"n_{column}": bad.sum(), f"example_{column}": raw.min(where=bad)}
         stats = table.aggregate(**aggregates).execute().iloc[0]
         for column in text:
@@ -483,7 +488,7 @@ def _check_events(
     if {"customer_id", "event", "value"} <= usable:
         value = kept.value
         if value.type().is_string():
-            value = value.strip().nullif("").try_cast("float64")
+            value = as_number(value)
         _check_amounts(kept, value, rows, cfg, result)
     if {"customer_id", "ts", "event"} <= usable:
         _check_email_opens(e, rows, cfg, result)
