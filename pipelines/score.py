@@ -106,61 +106,49 @@ def run_score(
     engine: EngineChoice = EngineChoice(),
     allow_code_change: bool = False,
 ) -> ScoreOutputs:
-    """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically.
-    The day's lock is held from the start, so a second run of the day fails (or waits) at once."""
-    with catalog.day_lock(out, as_utc(as_of), cfg.scoring.wait_for_lock_seconds):
-        return score_day(data, cfg, as_of, out, model, allow_drift, engine, allow_code_change)
-
-
-def score_day(
-    data: Path,
-    cfg: Config,
-    as_of: pd.Timestamp,
-    out: Path,
-    model: str | None = None,
-    allow_drift: bool = False,
-    engine: EngineChoice = EngineChoice(),
-    allow_code_change: bool = False,
-) -> ScoreOutputs:
-    """The night's work, under the day's lock (`run_score`)."""
-    started = time.perf_counter()
+    """`churn score`: write `out/scores/as_of=YYYY-MM-DD/` (parts + manifest.json) atomically."""
     as_of = as_utc(as_of)
-    watch = Stopwatch()
-    with watch.step("model"):
-        resolved = catalog.resolve_model(model, cfg.training.model_name)
-        code = check_feature_code(resolved.bundle, resolved.uri, allow_code_change)
-    spark_frame = None  # the matrix as a Spark DataFrame, with --engine spark
-    with watch.step("features"):
-        if engine.name == "duckdb":
-            matrix, active, quality = build_features(Path(data), cfg, as_of)
-        else:
-            from pipelines.spark_scoring import spark_features
+    # The day's lock first: a second run of the day fails (or waits) before any work.
+    with catalog.day_lock(out, as_of, cfg.scoring.wait_for_lock_seconds):
+        started = time.perf_counter()
+        watch = Stopwatch()
+        with watch.step("model"):
+            resolved = catalog.resolve_model(model, cfg.training.model_name)
+            code = check_feature_code(resolved.bundle, resolved.uri, allow_code_change)
+        spark_frame = None  # the matrix as a Spark DataFrame, with --engine spark
+        with watch.step("features"):
+            if engine.name == "duckdb":
+                matrix, active, quality = build_features(Path(data), cfg, as_of)
+            else:
+                from pipelines.spark_scoring import spark_features
 
-            matrix, active, spark_frame = spark_features(
-                Path(data), cfg, as_of, engine.spark_master, engine.spark_conf
-            )
-            quality = spark_frame.quality
-    check_population(matrix, active, as_of)
-    built = Fingerprints(cfg.features_fingerprint(), cfg.fingerprint())
-    check_spec(resolved.bundle, matrix, built, resolved.uri)
-    previous = catalog.previous_night(out, as_of, resolved.version, cfg.scoring.drift_max_gap_days)
-    keep, wait = cfg.scoring.keep_previous_versions, cfg.scoring.wait_for_lock_seconds
-    with catalog.publish_day(out, as_of, keep, wait) as staging:
-        drift, tiers = score_into(
-            matrix, resolved, cfg, staging, allow_drift, watch, spark_frame, previous
+                matrix, active, spark_frame = spark_features(
+                    Path(data), cfg, as_of, engine.spark_master, engine.spark_conf
+                )
+                quality = spark_frame.quality
+        check_population(matrix, active, as_of)
+        built = Fingerprints(cfg.features_fingerprint(), cfg.fingerprint())
+        check_spec(resolved.bundle, matrix, built, resolved.uri)
+        previous = catalog.previous_night(
+            out, as_of, resolved.version, cfg.scoring.drift_max_gap_days
         )
-        written = catalog.rows_written(staging)
-        if written != len(matrix):
-            raise ChurnError(f"internal: wrote {written} rows for {len(matrix)} customers")
-        watch.seconds["total"] = time.perf_counter() - started
-        manifest = ScoreManifest.for_day(
-            as_of, resolved, cfg, str(data), matrix_hash(matrix), matrix.shape, written,
-            active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds, quality, code,
-        )  # fmt: skip
-        catalog.write_manifest(staging, manifest.to_dict())
-    folder = catalog.day_folder(out, as_of)
-    log.info("wrote %s scores to %s", f"{written:,}", folder)
-    return ScoreOutputs(folder, manifest)
+        keep, wait = cfg.scoring.keep_previous_versions, cfg.scoring.wait_for_lock_seconds
+        with catalog.publish_day(out, as_of, keep, wait) as staging:
+            drift, tiers = score_into(
+                matrix, resolved, cfg, staging, allow_drift, watch, spark_frame, previous
+            )
+            written = catalog.rows_written(staging)
+            if written != len(matrix):
+                raise ChurnError(f"internal: wrote {written} rows for {len(matrix)} customers")
+            watch.seconds["total"] = time.perf_counter() - started
+            manifest = ScoreManifest.for_day(
+                as_of, resolved, cfg, str(data), matrix_hash(matrix), matrix.shape, written,
+                active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds, quality, code,
+            )  # fmt: skip
+            catalog.write_manifest(staging, manifest.to_dict())
+        folder = catalog.day_folder(out, as_of)
+        log.info("wrote %s scores to %s", f"{written:,}", folder)
+        return ScoreOutputs(folder, manifest)
 
 
 def score_into(
