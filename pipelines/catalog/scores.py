@@ -6,8 +6,6 @@ resolve it once and read that version."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,14 +34,9 @@ def day_folder(out: Path, as_of: pd.Timestamp) -> Path:
     return Path(out) / "scores" / f"as_of={as_of:%Y-%m-%d}"
 
 
-@contextmanager
-def publish_day(
-    out: Path, as_of: pd.Timestamp, keep: int = 1, wait_seconds: float = 0.0
-) -> Iterator[Path]:
-    """A staging folder that becomes the day's published version only if the block succeeds,
-    under the day's lock; `keep` earlier versions stay (0 removes them, e.g. after erasure)."""
-    with publish_version(out, as_of, keep, wait_seconds) as staging:
-        yield staging
+# A staging folder that becomes the day's published version only if the block succeeds, under
+# the day's lock; `keep` earlier versions stay (0 removes them, e.g. after an erasure).
+publish_day = publish_version
 
 
 def write_scores_part(rows: pd.DataFrame, staging: Path, number: int) -> None:
