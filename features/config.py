@@ -154,7 +154,14 @@ class Training(Section):
 
 
 class ValueSpec(Section):
-    source: Literal["revenue", "column"] = "revenue"
+    """A customer's value: `expected` revenue over the next `horizon_days` (a model of next-period
+    spend, trained out of time like the churn model; needs payment events and churn derived from
+    events), trailing `revenue` over `revenue_days`, or a customers `column`."""
+
+    source: Literal["expected", "revenue", "column"] = "expected"
+    # Expected revenue's horizon; default snapshots.horizon_days, and never longer (a longer
+    # revenue window would reach past the embargo into the test window).
+    horizon_days: int | None = Field(default=None, gt=0)
     revenue_days: int = Field(default=365, gt=0)
     column: str | None = None
 
@@ -165,30 +172,8 @@ class ValueSpec(Section):
         return self
 
 
-class Tiers(Section):
-    """Thresholds (at or above) on expected revenue at risk (probability x value) for the tier,
-    and on probability and value alone for the risk and value tiers."""
-
-    high_expected_loss: float = Field(gt=0)
-    medium_expected_loss: float = Field(gt=0)
-    high_risk: float = Field(default=0.3, gt=0, le=1)
-    medium_risk: float = Field(default=0.1, gt=0, le=1)
-    high_value: float = Field(default=250.0, ge=0)
-    medium_value: float = Field(default=100.0, ge=0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Tiers:
-        for kind in ("expected_loss", "risk", "value"):
-            if getattr(self, f"medium_{kind}") > getattr(self, f"high_{kind}"):
-                raise ValueError(f"tiers.medium_{kind} must not exceed tiers.high_{kind}")
-        return self
-
-
 class Scoring(Section):
     value: ValueSpec = ValueSpec()
-    tiers: Tiers
-    # reason family -> suggested action; "default" is used for families not listed.
-    actions: dict[str, str]
     # Drift is what moves the model: the calibrated score's PSI, and each feature's shift in
     # mean exact contribution (log-odds). Against the model's reference (its latest training
     # cutoff) they warn and recommend retraining; against the previous scored night of the
@@ -211,12 +196,100 @@ class Scoring(Section):
     # Versions of a day kept besides the published one, for readers still reading them.
     keep_previous_versions: int = Field(default=1, ge=0)
 
-    @field_validator("actions")
-    @classmethod
-    def _has_default(cls, actions: dict[str, str]) -> dict[str, str]:
-        if "default" not in actions:
-            raise ValueError("scoring.actions needs a 'default' action")
-        return actions
+
+class Action(Section):
+    """Something marketing can do for a customer: what it costs and how often it works.
+
+    Expected profit of acting = churn probability x value x save_rate - offer_cost -
+    contact_cost (money in `decisions.currency`). The defaults follow the expected-maximum-
+    profit literature (Verbraken et al. 2013: acceptance 0.3, incentive 10, contact 1)."""
+
+    label: str  # the words in the scores and the call list, e.g. "call with a retention offer"
+    # Share of the customer's would-be churn the action prevents (acceptance of the offer).
+    save_rate: float = Field(default=0.3, ge=0, le=1)
+    offer_cost: float = Field(default=10.0, ge=0)
+    contact_cost: float = Field(default=1.0, ge=0)
+    # A channel (email, phone, sms...) needs the customer's consent when decisions.consent maps
+    # it to a customers column; `instead` names the action for those who did not give it (it
+    # must not need the same channel); without one they get no action.
+    channel: str | None = None
+    instead: str | None = None
+
+
+class Budget(Section):
+    """How many customers the team can contact in one run: a share of the scored customers, or
+    a fixed count (set exactly one)."""
+
+    share: float | None = Field(default=None, gt=0, le=1)
+    count: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Budget:
+        if (self.share is None) == (self.count is None):
+            raise ValueError("set exactly one of decisions.budget.share or decisions.budget.count")
+        return self
+
+
+DEFAULT_ACTIONS = {
+    "retention_offer": Action(label="retention offer"),
+    "check_in": Action(
+        label='"how can we help?" email', save_rate=0.05, offer_cost=0.0, contact_cost=0.1
+    ),
+}
+
+
+class Decisions(Section):
+    """Who to contact with what (`models.decisions`): tiers by expected profit within a contact
+    budget, actions by the top reason, consent per channel, random control groups."""
+
+    currency: str = Field(default="USD", min_length=1)
+    budget: Budget = Budget(share=0.05)
+    actions: dict[str, Action] = DEFAULT_ACTIONS
+    # Top reason -> action name, for the high tier (within the budget) and the medium tier
+    # (beyond it: low-cost nurture). A key is a reason family ("support") or a family and the
+    # direction of its strongest feature ("value:low": low spend raises the risk); the more
+    # specific key wins, then "default".
+    high: dict[str, str] = {"default": "retention_offer"}
+    medium: dict[str, str] = {"default": "check_in"}
+    # Channel -> the customers column holding that channel's marketing consent (true/false,
+    # yes/no, 1/0; missing = no consent). Empty: no consent data, every channel allowed.
+    consent: dict[str, str] = {}
+    # A share of every tier is held out from action to measure whether acting helps. Who is held
+    # out is a salted hash of the customer id and the campaign period (days since 1970-01-01
+    # divided by campaign_days), so reruns and every night of one period agree.
+    control_share: float = Field(default=0.1, ge=0, lt=1)
+    campaign_days: int = Field(default=7, ge=1)
+    control_salt: str = Field(default="churn-control", min_length=1)
+    # The promotion gate also requires the new model's expected maximum profit (EMPC) on the
+    # test rows to be no lower than the champion's.
+    gate_on_profit: bool = False
+
+    @model_validator(mode="after")
+    def _actions_known(self) -> Decisions:
+        for tier in ("high", "medium"):
+            table = getattr(self, tier)
+            if "default" not in table:
+                raise ValueError(f"decisions.{tier} needs a 'default' action")
+            unknown = sorted(set(table.values()) - set(self.actions))
+            if unknown:
+                raise ValueError(
+                    f"decisions.{tier} names unknown action(s) {unknown}; define them under "
+                    f"decisions.actions (known: {sorted(self.actions)})"
+                )
+        for name, action in self.actions.items():
+            if action.instead is None:
+                continue
+            alternative = self.actions.get(action.instead)
+            if alternative is None:
+                raise ValueError(
+                    f"decisions.actions.{name}.instead: unknown action {action.instead!r}"
+                )
+            if alternative.channel is not None and alternative.channel == action.channel:
+                raise ValueError(
+                    f"decisions.actions.{name}.instead: {action.instead!r} needs the same "
+                    f"channel {action.channel!r}; pick a consent-free alternative"
+                )
+        return self
 
 
 class FeedSettings(Section):
@@ -288,11 +361,36 @@ class Config(Section):
     validation: Validation = Validation()
     features: Features
     training: Training = Training()
-    scoring: Scoring
+    scoring: Scoring = Scoring()
+    decisions: Decisions = Decisions()
     feed: FeedSettings = FeedSettings()
     engine: EngineSettings = EngineSettings()
     report: ReportSettings = ReportSettings()
     backtest: BacktestSettings = BacktestSettings()
+
+    @model_validator(mode="after")
+    def _value_is_supported(self) -> Config:
+        value = self.scoring.value
+        if value.horizon_days is not None and value.horizon_days > self.snapshots.horizon_days:
+            raise ValueError(
+                f"scoring.value.horizon_days ({value.horizon_days}) is longer than "
+                f"snapshots.horizon_days ({self.snapshots.horizon_days}), the label horizon the "
+                "split's embargo is built for: shorten it or lengthen snapshots.horizon_days"
+            )
+        if value.source != "expected":
+            return self
+        fix = "or choose scoring.value.source: revenue (trailing spend) or column"
+        if not self.signals.payment:
+            raise ValueError(
+                "scoring.value.source 'expected' learns next-period spend from payment events, "
+                f"and signals.payment maps none: map them {fix}"
+            )
+        if self.churn.source == "labels":
+            raise ValueError(
+                "scoring.value.source 'expected' needs churn derived from events (given labels "
+                f"say nothing of whether the revenue after each as_of was observed): {fix}"
+            )
+        return self
 
     def fingerprint(self) -> str:
         """A stable hash of the validated config, stored with models to detect mismatches."""
@@ -327,6 +425,8 @@ def load_config(path: Path | str | None = None) -> Config:
 MOVED_KEYS = {
     "scoring.duckdb_memory_limit": "engine.duckdb_memory_limit",
     "training.shap_sample_rows": "report.shap_sample_rows",
+    "scoring.tiers": "decisions (tiers now follow expected profit within decisions.budget)",
+    "scoring.actions": "decisions.high and decisions.medium (actions in decisions.actions)",
 }
 
 

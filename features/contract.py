@@ -94,19 +94,32 @@ SCORES = TableSchema(
         Column("customer_id", pa.string(), nullable=True),
         Column("as_of", UTC_TIMESTAMP, nullable=True),
         Column("churn_probability", pa.float64(), nullable=True),
-        Column("risk_tier", pa.string(), nullable=True),
         Column("value", pa.float64(), nullable=True),
-        Column("value_tier", pa.string(), nullable=True),
-        Column("tier", pa.string(), nullable=True),
         Column("expected_loss", pa.float64(), nullable=True),
+        Column("expected_profit", pa.float64(), nullable=True),
+        Column("tier", pa.string(), nullable=True),
+        Column("control", pa.bool_(), nullable=True),
+        Column("action", pa.string(), nullable=True),
         Column("reason_1", pa.string(), nullable=True),
         Column("reason_2", pa.string(), nullable=True),
         Column("reason_3", pa.string(), nullable=True),
         Column("reason_1_contribution", pa.float64(), nullable=True),
         Column("reason_2_contribution", pa.float64(), nullable=True),
         Column("reason_3_contribution", pa.float64(), nullable=True),
-        Column("action", pa.string(), nullable=True),
+        Column("protective_factor", pa.string(), nullable=True),
+        Column("protective_contribution", pa.float64(), nullable=True),
         Column("model_version", pa.string(), nullable=True),
+    ),
+)
+# A chunk scored and explained, before the day's decisions (models.decisions needs the whole
+# day for the contact budget): the scores' per-customer columns plus what picks the action.
+_DECIDED_LATER = ("expected_loss", "expected_profit", "tier", "control", "action")
+EXPLAINED = TableSchema(
+    "explained",
+    (
+        *(c for c in SCORES.columns if c.name not in _DECIDED_LATER),
+        Column("reason_1_family", pa.string(), nullable=True),
+        Column("reason_1_direction", pa.string(), nullable=True),
     ),
 )
 
@@ -117,8 +130,10 @@ TEXT_COLUMNS = tuple(
     sorted({c.name for t in INPUT_TABLES for c in t.columns if c.type == pa.string()})
 )
 
-# The columns of a feature matrix that are not features: who, when, and the label.
-KEY_COLUMNS = ("customer_id", "cutoff", "churned", "split")
+# The columns of a feature matrix that are not features: who, when, and the labels (churn, and
+# the revenue in the value horizon after the cutoff, `future_revenue`, that the value model
+# learns; a label is never a feature).
+KEY_COLUMNS = ("customer_id", "cutoff", "churned", "split", "future_revenue")
 
 
 def as_utc(moment: object) -> pd.Timestamp:

@@ -16,9 +16,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.config import Tiers
 from models.calibration import EPSILON
-from models.tiers import BANDS, assign_tiers
 
 log = logging.getLogger(__name__)
 
@@ -73,32 +71,6 @@ def classification_metrics(label: np.ndarray, probability: np.ndarray) -> dict[s
         key: round(value, 6) if isinstance(value, float) else value
         for key, value in metrics.items()
     }
-
-
-def precision_by_tier(
-    label: np.ndarray, probability: np.ndarray, tiers: Tiers
-) -> list[dict[str, float | int | str | None]]:
-    """Customers, churners, precision and mean prediction per risk tier, high tier first."""
-    label = np.asarray(label, dtype=np.float64)
-    probability = np.asarray(probability, dtype=np.float64)
-    # The scoring job's own tiering, so the report describes the tiers marketing receives;
-    # value does not enter the risk tier, so zeros stand in for it.
-    risk_tier = assign_tiers(probability, np.zeros(len(probability)), tiers)["risk_tier"].to_numpy()
-    rows = []
-    for name in BANDS:
-        chosen = risk_tier == name
-        count = int(chosen.sum())
-        rows.append(
-            {
-                "tier": name,
-                "customers": count,
-                "churners": int(label[chosen].sum()),
-                # None (not NaN) for an empty tier keeps the JSON report valid.
-                "precision": round(float(label[chosen].mean()), 6) if count else None,
-                "mean_probability": round(float(probability[chosen].mean()), 6) if count else None,
-            }
-        )
-    return rows
 
 
 def baseline_columns(frame: pd.DataFrame, wanted: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.config import Config, Tiers, Training
+from features.config import Config, Training
 from features.errors import DataContractError
 from features.matrix import matrix_hash
 from models.bundle import ModelBundle
@@ -21,11 +21,12 @@ from models.evaluation import (
     classification_metrics,
     fit_baseline,
     leakage_flags,
-    precision_by_tier,
 )
+from models.profit import profit_evaluation
 from models.reference import build_reference, reference_rows
 from models.spec import FeatureSpec, feature_names
 from models.split import MatrixSplit
+from models.tiers import check_value_source, customer_value
 from models.training import train_booster, train_folds
 from models.tuning import TuningResult, make_folds, tune
 
@@ -68,10 +69,10 @@ class EvaluationReport:
 
     split: dict
     model: dict[str, float]
-    risk_tiers: list[dict]
     model_uncalibrated: dict[str, float]
     calibrator: str
     leakage_flags: list[dict]
+    decisions: dict | None = None  # models.profit (None in reports written before it)
     baseline: dict | None = None
     warning: str | None = None  # the split was not by time
     ece_bins: str = ECE_BINS
@@ -83,7 +84,7 @@ class EvaluationReport:
     extra: dict = field(default_factory=dict)
 
     ORDER = (
-        "split", "ece_bins", "model", "risk_tiers", "model_uncalibrated", "calibrator",
+        "split", "ece_bins", "model", "decisions", "model_uncalibrated", "calibrator",
         "baseline", "leakage_flags", "warning", "gate", "model_version", "data",
         "elapsed_seconds",
     )  # fmt: skip
@@ -188,18 +189,16 @@ def fit_model(
     return FittedModel(bundle, tuning, held_out.best_iteration)
 
 
-def evaluate_bundle(
-    bundle: ModelBundle, split: MatrixSplit, training: Training, tiers: Tiers
-) -> EvaluationReport:
+def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> EvaluationReport:
     """Model vs baseline on the test rows, calibration before/after, leakage flags."""
-    test = split.test
+    test, training = split.test, cfg.training
     label = test["churned"].to_numpy()
     raw = bundle.raw_score(test)
     probability = bundle.predict_proba(test)
     report = EvaluationReport(
         split=split.summary(),
         model=classification_metrics(label, probability),
-        risk_tiers=precision_by_tier(label, probability, tiers),
+        decisions=profit_evaluation(label, probability, test_value(test, cfg), cfg.decisions),
         model_uncalibrated=classification_metrics(label, 1.0 / (1.0 + np.exp(-raw))),
         calibrator=bundle.calibrator.method,
         leakage_flags=leakage_flags(test, bundle.spec.names, training.leakage_auc),
@@ -216,6 +215,11 @@ def evaluate_bundle(
     if split.method != "time":
         report.warning = split.description
     return report
+
+
+def test_value(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
+    """Each labelled row's value, as the scoring job computes it."""
+    return customer_value(rows, check_value_source(list(rows.columns), cfg))
 
 
 def champion_metrics(champion: ModelBundle, split: MatrixSplit) -> dict:

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 
 from features.code_fingerprint import code_changes, feature_code
-from features.config import Scoring
-from features.contract import SCORES
+from features.contract import EXPLAINED, SCORES
 from features.errors import ChurnError, DataContractError
 from features.matrix import feature_columns
 from models.bundle import ModelBundle
 from models.contributions import TreeSplits, exact_contributions
+from models.decisions import TIERS
 from models.explain import ReasonBook, reason_codes
-from models.tiers import TIERS, assign_tiers, customer_value, suggest_action
+from models.tiers import customer_value
 
 log = logging.getLogger(__name__)
 
@@ -212,28 +212,23 @@ def explain_chunk(
     return Explained(features, reason_codes(features, predicted.chunk, book))
 
 
-def decide_chunk(
-    predicted: Predicted,
-    reasons: pd.DataFrame,
-    value_source: str | None,
-    scoring: Scoring,
-    model_version: str,
+def explained_rows(
+    predicted: Predicted, reasons: pd.DataFrame, value: np.ndarray, model_version: str
 ) -> pd.DataFrame:
-    """Value, tiers and the action: the scores table's rows for the chunk."""
+    """The chunk's rows before the day's decisions (`features.contract.EXPLAINED`): who, when,
+    the probability, the value and the reasons, with the top reason's family and direction."""
     chunk = predicted.chunk
-    value = customer_value(chunk, value_source)
-    tiers = assign_tiers(predicted.probability, value, scoring.tiers)
     rows = pd.DataFrame(
         {
             "customer_id": chunk["customer_id"].to_numpy(),
             "as_of": chunk["cutoff"].to_numpy(),
             "churn_probability": predicted.probability,
+            "value": value,
         }
     )
-    rows = pd.concat([rows, tiers, reasons.reset_index(drop=True)], axis=1)
-    rows["action"] = suggest_action(rows.pop("reason_1_family").to_numpy(), scoring)
+    rows = pd.concat([rows, reasons.reset_index(drop=True)], axis=1)
     rows["model_version"] = model_version
-    return rows[SCORE_COLUMNS]
+    return rows[EXPLAINED.names]
 
 
 def score_and_explain(
@@ -241,15 +236,15 @@ def score_and_explain(
     bundle: ModelBundle,
     book: ReasonBook,
     value_source: str | None,
-    scoring: Scoring,
     model_version: str,
     threads: int,
     trees: list[TreeSplits] | None = None,
 ) -> pd.DataFrame:
-    """The scores table rows for one chunk of the feature matrix (pure: features in, rows out)."""
+    """The explained rows for one chunk of the feature matrix (pure: features in, rows out)."""
     predicted = predict_chunk(chunk, bundle, threads)
     explained = explain_chunk(predicted, bundle, book, threads, trees)
-    return decide_chunk(predicted, explained.reasons, value_source, scoring, model_version)
+    value = customer_value(chunk, value_source)
+    return explained_rows(predicted, explained.reasons, value, model_version)
 
 
 # ---------- totals per tier ----------
@@ -257,18 +252,20 @@ def score_and_explain(
 
 @dataclass(frozen=True)
 class TierTotals:
-    """Customers, revenue at risk (sum of expected loss) and value of one tier."""
+    """One tier's customers (and how many are held out as control), revenue at risk (sum of
+    expected loss), value, and the expected profit of acting on its treated customers."""
 
     customers: int = 0
+    control: int = 0
     revenue_at_risk: float = 0.0
     value: float = 0.0
+    expected_profit: float = 0.0
 
     def __add__(self, other: TierTotals) -> TierTotals:
-        return TierTotals(
-            self.customers + other.customers,
-            self.revenue_at_risk + other.revenue_at_risk,
-            self.value + other.value,
-        )
+        return TierTotals(*(getattr(self, name) + getattr(other, name) for name in TIER_TOTALS))
+
+
+TIER_TOTALS = ("customers", "control", "revenue_at_risk", "value", "expected_profit")
 
 
 @dataclass
@@ -280,23 +277,28 @@ class TierSummary:
     )
 
     def add(self, rows: pd.DataFrame) -> None:
-        grouped = rows.groupby("tier", observed=True).agg(
-            customers=("customer_id", "size"),
-            revenue_at_risk=("expected_loss", "sum"),
-            value=("value", "sum"),
+        treated_profit = rows["expected_profit"].where(~rows["control"].astype(bool), 0.0)
+        grouped = (
+            rows.assign(treated_profit=treated_profit)
+            .groupby("tier", observed=True)
+            .agg(
+                customers=("customer_id", "size"),
+                control=("control", "sum"),
+                revenue_at_risk=("expected_loss", "sum"),
+                value=("value", "sum"),
+                expected_profit=("treated_profit", "sum"),
+            )
         )
         for tier in grouped.index:
             part = grouped.loc[tier]
             self.tiers[tier] = self.tiers[tier] + TierTotals(
-                int(part["customers"]), float(part["revenue_at_risk"]), float(part["value"])
+                int(part["customers"]),
+                int(part["control"]),
+                *(float(part[name]) for name in TIER_TOTALS[2:]),
             )
 
     def to_dict(self) -> dict[str, dict]:
         return {
-            tier: {
-                "customers": totals.customers,
-                "revenue_at_risk": totals.revenue_at_risk,
-                "value": totals.value,
-            }
+            tier: {name: getattr(totals, name) for name in TIER_TOTALS}
             for tier, totals in self.tiers.items()
         }

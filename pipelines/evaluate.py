@@ -9,8 +9,9 @@ import pandas as pd
 
 from features.config import Config
 from features.errors import ChurnError
-from models.evaluation import classification_metrics, leakage_flags, precision_by_tier
-from models.fitting import ECE_BINS, evaluation_rows
+from models.evaluation import classification_metrics, leakage_flags
+from models.fitting import ECE_BINS, evaluation_rows, test_value
+from models.profit import profit_evaluation
 from models.registry import resolve_model_uri
 from pipelines import catalog
 
@@ -57,7 +58,7 @@ def run_evaluate(
     model: str | None = None,
     as_of: pd.Timestamp | None = None,
 ) -> dict:
-    """Metrics, precision per risk tier and leakage flags of a model on one labelled cutoff."""
+    """Metrics, the decisions' profit and leakage flags of a model on one labelled cutoff."""
     from features.matrix import build_matrix
     from features.snapshots import training_cutoffs
 
@@ -74,7 +75,7 @@ def run_evaluate(
         "cutoff": f"{pd.Timestamp(cutoff):%Y-%m-%d}",
         "ece_bins": ECE_BINS,
         "metrics": classification_metrics(label, probability),
-        "risk_tiers": precision_by_tier(label, probability, cfg.scoring.tiers),
+        "decisions": profit_evaluation(label, probability, test_value(rows, cfg), cfg.decisions),
         "leakage_flags": leakage_flags(rows, bundle.spec.names, cfg.training.leakage_auc),
     }
     part = in_sample_part(catalog.load_evaluation(resolved.uri), cutoff)

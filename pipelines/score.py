@@ -24,6 +24,7 @@ from features.contract import as_utc
 from features.errors import ChurnError
 from features.matrix import feature_columns, matrix_hash
 from models.contributions import tree_splits
+from models.decisions import decide_day
 from models.drift import DriftAccumulator, DriftLevels, DriftSummary, drift_summary, enforce
 from models.explain import ReasonBook
 from models.scoring import (
@@ -33,11 +34,11 @@ from models.scoring import (
     check_population,
     check_spec,
     chunks,
-    decide_chunk,
     explain_chunk,
+    explained_rows,
     predict_chunk,
 )
-from models.tiers import check_value_source
+from models.tiers import check_value_source, customer_value
 from pipelines import catalog
 from pipelines.catalog import ResolvedModel
 from pipelines.manifest import ScoreManifest
@@ -78,9 +79,21 @@ class ScoreOutputs:
     manifest: ScoreManifest
 
 
-def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> tuple[pd.DataFrame, int, dict]:
+@dataclass(frozen=True)
+class DayFeatures:
+    """What the night scores: the matrix as of the date, how many customers are active, what
+    validation dropped, each customer's consent per channel, and Spark's frame on Spark."""
+
+    matrix: pd.DataFrame
+    active: int
+    quality: dict
+    consent: pd.DataFrame | None = None
+    spark: object = None
+
+
+def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> DayFeatures:
     """Validate the dataset and check its feeds (writing nothing on bad input), then the
-    matrix as of the date, the active customers and what validation dropped."""
+    day's features."""
     from features.feed import check_feeds
     from features.matrix import build_matrix
     from features.snapshots import active_customers
@@ -88,7 +101,8 @@ def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> tuple[pd.Dat
     with catalog.validated(data, cfg) as (dataset, report):
         check_feeds(dataset, cfg, as_of)
         matrix = build_matrix(dataset, cfg, [as_of])
-        return matrix, active_customers(dataset, cfg, as_of), report.quality()
+        active = active_customers(dataset, cfg, as_of)
+        return DayFeatures(matrix, active, report.quality(), catalog.consent(dataset, cfg))
 
 
 def lgb_threads(cfg: Config) -> int:
@@ -115,17 +129,9 @@ def run_score(
         with watch.step("model"):
             resolved = catalog.resolve_model(model, cfg.training.model_name)
             code = check_feature_code(resolved.bundle, resolved.uri, allow_code_change)
-        spark_frame = None  # the matrix as a Spark DataFrame, with --engine spark
         with watch.step("features"):
-            if engine.name == "duckdb":
-                matrix, active, quality = build_features(Path(data), cfg, as_of)
-            else:
-                from pipelines.spark_scoring import spark_features
-
-                matrix, active, spark_frame = spark_features(
-                    Path(data), cfg, as_of, engine.spark_master, engine.spark_conf
-                )
-                quality = spark_frame.quality
+            day = day_features(Path(data), cfg, as_of, engine)
+        matrix, active = day.matrix, day.active
         check_population(matrix, active, as_of)
         built = Fingerprints(cfg.features_fingerprint(), cfg.fingerprint())
         check_spec(resolved.bundle, matrix, built, resolved.uri)
@@ -134,16 +140,14 @@ def run_score(
         )
         keep, wait = cfg.scoring.keep_previous_versions, cfg.scoring.wait_for_lock_seconds
         with catalog.publish_day(out, as_of, keep, wait) as staging:
-            drift, tiers = score_into(
-                matrix, resolved, cfg, staging, allow_drift, watch, spark_frame, previous
-            )
+            drift, tiers = score_into(day, resolved, cfg, staging, allow_drift, watch, previous)
             written = catalog.rows_written(staging)
             if written != len(matrix):
                 raise ChurnError(f"internal: wrote {written} rows for {len(matrix)} customers")
             watch.seconds["total"] = time.perf_counter() - started
             manifest = ScoreManifest.for_day(
                 as_of, resolved, cfg, str(data), matrix_hash(matrix), matrix.shape, written,
-                active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds, quality, code,
+                active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds, day.quality, code,
             )  # fmt: skip
             catalog.write_manifest(staging, manifest.to_dict())
         folder = catalog.day_folder(out, as_of)
@@ -151,37 +155,49 @@ def run_score(
         return ScoreOutputs(folder, manifest)
 
 
+def day_features(data: Path, cfg: Config, as_of: pd.Timestamp, engine: EngineChoice) -> DayFeatures:
+    """The day's features on the chosen engine."""
+    if engine.name == "duckdb":
+        return build_features(data, cfg, as_of)
+    from pipelines.spark_scoring import spark_features
+
+    matrix, active, frame = spark_features(data, cfg, as_of, engine.spark_master, engine.spark_conf)
+    return DayFeatures(matrix, active, frame.quality, frame.consent, frame)
+
+
 def score_into(
-    matrix: pd.DataFrame,
+    day: DayFeatures,
     resolved: ResolvedModel,
     cfg: Config,
     staging: Path,
     allow_drift: bool,
     watch: Stopwatch,
-    spark_frame=None,
     previous: tuple[str, DriftSummary] | None = None,
 ) -> tuple[DriftSummary, TierSummary]:
-    """Score the matrix chunk by chunk into `staging` (or on Spark), then judge drift against
-    the model's reference and the previous night before anything is published."""
-    bundle, scoring = resolved.bundle, cfg.scoring
+    """Score the day's matrix chunk by chunk (or on Spark), decide the day's tiers and actions,
+    write them into `staging`, then judge drift against the model's reference and the previous
+    night before anything is published."""
+    bundle, scoring, matrix = resolved.bundle, cfg.scoring, day.matrix
     drift = DriftAccumulator(bundle.reference)
     with watch.step("drift"):
         for chunk in chunks(matrix[feature_columns(matrix)], scoring.chunk_customers):
             drift.add_features(chunk)
     book = ReasonBook.build(bundle.spec.names, cfg, list(bundle.spec.categories))
     value_source = check_value_source(list(matrix.columns), cfg)
-    if spark_frame is not None:
+    if day.spark is not None:
         from pipelines.spark_scoring import score_on_spark
 
         with watch.step("predict"):  # predict and explain, on Spark
-            scored = score_on_spark(spark_frame, bundle, book, value_source, cfg, resolved.version)
-        parts = chunks(scored, scoring.chunk_customers)
+            explained = score_on_spark(day.spark, bundle, book, value_source, cfg, resolved.version)
         # The executors keep their contributions: drift is judged on the score's PSI alone.
         log.warning("--engine spark: contribution drift is not computed, only the score's PSI")
     else:
         parts = local_parts(matrix, resolved, cfg, book, value_source, watch, drift)
+        explained = pd.concat(list(parts), ignore_index=True)
+    with watch.step("tiers"):  # the contact budget ranks the whole day at once
+        scored = decide_day(explained, cfg.decisions, as_utc(matrix["cutoff"].iloc[0]), day.consent)
     tiers = TierSummary()
-    for number, rows in enumerate(parts):
+    for number, rows in enumerate(chunks(scored, scoring.chunk_customers)):
         drift.add_scores(rows["churn_probability"].to_numpy())
         tiers.add(rows)
         with watch.step("write"):
@@ -208,7 +224,7 @@ def local_parts(
     watch: Stopwatch,
     drift: DriftAccumulator,
 ) -> Iterable[pd.DataFrame]:
-    """Each chunk's score rows, predicted, explained and decided here, step by step."""
+    """Each chunk's explained rows, predicted and explained here, step by step."""
     bundle, threads = resolved.bundle, lgb_threads(cfg)
     trees = tree_splits(bundle.booster) if cfg.scoring.explainer == "grouped" else None
     for chunk in chunks(matrix, cfg.scoring.chunk_customers):
@@ -217,8 +233,5 @@ def local_parts(
         with watch.step("explain"):
             explained = explain_chunk(predicted, bundle, book, threads, trees)
             drift.add_contributions(explained.contributions)
-        with watch.step("tiers"):
-            rows = decide_chunk(
-                predicted, explained.reasons, value_source, cfg.scoring, resolved.version
-            )
-        yield rows
+        value = customer_value(chunk, value_source)
+        yield explained_rows(predicted, explained.reasons, value, resolved.version)

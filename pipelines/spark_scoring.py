@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.config import Config
-from features.contract import SCORES
+from features.contract import EXPLAINED
 from models.bundle import ModelBundle
 from models.explain import ReasonBook
 from pipelines import catalog
@@ -26,6 +26,7 @@ class SparkFeatures:
     fills: dict[str, float | None]
     as_of: pd.Timestamp
     quality: dict = field(default_factory=dict)  # what validation dropped, for the manifest
+    consent: pd.DataFrame | None = None  # per customer and channel (decisions.consent)
 
 
 def typed(frame: pd.DataFrame, as_of: pd.Timestamp, fills: dict, cfg: Config) -> pd.DataFrame:
@@ -53,7 +54,8 @@ def spark_features(
         frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()
         # The driver still reads the matrix once for the population, spec and drift checks.
         matrix = typed(frame.orderBy("customer_id").toArrow().to_pandas(), as_of, fills, cfg)
-        features = SparkFeatures(frame, fills, as_of, report.quality())
+        consent = catalog.consent(dataset, cfg)
+        features = SparkFeatures(frame, fills, as_of, report.quality(), consent)
         return matrix, active_customers(dataset, cfg, as_of), features
 
 
@@ -65,7 +67,7 @@ def score_on_spark(
     cfg: Config,
     model_version: str,
 ) -> pd.DataFrame:
-    """Every customer's score rows, computed on Spark's executors, sorted by customer_id."""
+    """Every customer's explained rows, computed on Spark's executors, sorted by customer_id."""
     # Text and plain dicts travel to the executors; the booster is rebuilt from its text there.
     model_text = bundle.booster.model_to_string()
     calibrator, spec = bundle.calibrator.to_dict(), bundle.spec.to_dict()
@@ -87,11 +89,9 @@ def score_on_spark(
         trees = tree_splits(booster) if grouped else None
         for part in parts:
             chunk = typed(part, as_of, fills, cfg)
-            yield score_and_explain(
-                chunk, local, book, value_source, cfg.scoring, model_version, 1, trees
-            )
+            yield score_and_explain(chunk, local, book, value_source, model_version, 1, trees)
 
-    scored = features.frame.mapInPandas(score_partition, SCORES.spark_ddl())
+    scored = features.frame.mapInPandas(score_partition, EXPLAINED.spark_ddl())
     rows = scored.toArrow().to_pandas().sort_values("customer_id", ignore_index=True)
     rows["as_of"] = rows["as_of"].astype("datetime64[us, UTC]")
     return rows

@@ -105,7 +105,7 @@ def train_on_matrix(
             on_trial=lambda trial: registry.log_trial_run(trial, training.objective),
         )
         log_fit(fitted, cfg)
-        report = evaluate_bundle(fitted.bundle, split, training, cfg.scoring.tiers)
+        report = evaluate_bundle(fitted.bundle, split, cfg)
         mlflow.log_metrics({f"test_{k}": v for k, v in report.model.items()})
         if report.baseline is not None:
             mlflow.log_metrics(

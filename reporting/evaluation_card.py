@@ -77,21 +77,8 @@ def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
     for key in METRIC_KEYS:
         cells = " | ".join(f"{metrics[key]:.4f}" for metrics in columns.values())
         lines.append(f"| {key} | {cells} |")
-    lines += [
-        "",
-        "Precision per risk tier (calibrated probability, the scoring job's thresholds):",
-        "",
-        "| risk tier | customers | churners | precision | mean predicted |",
-        "|---|---|---|---|---|",
-    ]
-    for row in report.risk_tiers:
-        precision, mean = (
-            "–" if row[key] is None else f"{row[key]:.4f}"
-            for key in ("precision", "mean_probability")
-        )
-        lines.append(
-            f"| {row['tier']} | {row['customers']} | {row['churners']} | {precision} | {mean} |"
-        )
+    if report.decisions is not None:
+        lines += decisions_lines(report.decisions)
     if report.baseline is not None:
         lines += [
             "",
@@ -108,3 +95,34 @@ def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
     for row in importance.head(15).itertuples():
         lines.append(f"| {row.feature} | {row.gain:.1f} | {row.splits} |")
     return "\n".join(lines) + "\n"
+
+
+def decisions_lines(decisions: dict) -> list[str]:
+    """The policy's realised profit on the test rows against contacting everyone or nobody, per
+    tier, and the profit curve's EMPC (models.profit)."""
+    money = decisions["currency"]
+    lines = [
+        "",
+        f"Decisions on the test rows (realised profit in {money}; high tier: "
+        f"{decisions['high_action']}, medium: {decisions['medium_action']}):",
+        "",
+        "| policy | profit |",
+        "|---|---|",
+        f"| budget (high within the budget, medium beyond) | {decisions['budget']:,.0f} |",
+        f"| contact everyone | {decisions['contact_everyone']:,.0f} |",
+        f"| contact nobody | {decisions['contact_nobody']:,.0f} |",
+        "",
+        "| tier | customers | churners | expected profit | realised profit |",
+        "|---|---|---|---|---|",
+    ]
+    for tier, row in decisions["tiers"].items():
+        lines.append(
+            f"| {tier} | {row['customers']} | {row['churners']} | "
+            f"{row['expected_profit']:,.0f} | {row['realised_profit']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"EMPC (expected maximum profit per customer): {decisions['empc_per_customer']:.3f} "
+        f"{money}.",
+    ]
+    return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.tiers import TIERS
+from models.decisions import TIERS
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 

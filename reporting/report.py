@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.config import Config
 from models.bundle import ModelBundle
-from models.tiers import TIERS
+from models.decisions import TIERS
 from reporting import figures, numbers
 from reporting import html as page
 from reporting.sections import (

@@ -6,7 +6,13 @@ folders, matrices and reports are written atomically. Jobs call these and pure s
 else touches files or mlflow.
 """
 
-from pipelines.catalog.datasets import dataset, validated, validation_report, write_matrix
+from pipelines.catalog.datasets import (
+    consent,
+    dataset,
+    validated,
+    validation_report,
+    write_matrix,
+)
 from pipelines.catalog.model_store import (
     ResolvedModel,
     load_evaluation,
@@ -40,6 +46,7 @@ __all__ = [
     "DayLockedError",
     "ResolvedModel",
     "checkpoint",
+    "consent",
     "dataset",
     "day_folder",
     "day_lock",

@@ -23,7 +23,7 @@ ONE_HOME = {
     "KEY_COLUMNS": "features/contract.py",
     "SCHEMA": "features/contract.py",
     "EVENTS_SCHEMA": "features/importers/common.py",  # derived from the contract
-    "TIERS": "models/tiers.py",
+    "TIERS": "models/decisions.py",
     "EPSILON": "models/calibration.py",
 }
 
