@@ -190,3 +190,24 @@ def decide_day(
     rows["control"] = control
     rows["action"] = labels
     return rows[SCORES.names]
+
+
+CALL_LIST_COLUMNS = (
+    "customer_id", "tier", "action", "reason_1", "reason_2", "reason_3", "value",
+    "churn_probability", "expected_profit",
+)  # fmt: skip
+
+
+def call_list(scores: pd.DataFrame, top: int | None, currency: str) -> pd.DataFrame:
+    """The customers to act on, by expected profit (highest first, then customer id): never the
+    control group, never the "other" tier; money rounded to cents in `currency`."""
+    acted = scores[(scores["tier"] != "other") & ~scores["control"].fillna(False).astype(bool)]
+    ranked = acted.sort_values(
+        ["expected_profit", "customer_id"], ascending=[False, True], kind="stable"
+    )
+    rows = ranked.loc[:, list(CALL_LIST_COLUMNS)].head(top).reset_index(drop=True)
+    rows["value"] = rows["value"].round(2)
+    rows["expected_profit"] = rows["expected_profit"].round(2)
+    rows["churn_probability"] = rows["churn_probability"].round(4)
+    rows.insert(rows.columns.get_loc("value"), "currency", currency)
+    return rows

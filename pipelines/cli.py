@@ -13,6 +13,7 @@ import pandas as pd
 import typer
 
 from pipelines.cli_data import data_app
+from pipelines.cli_export import export
 from pipelines.cli_forget import forget
 from pipelines.cli_init import init
 from pipelines.cli_options import (
@@ -45,6 +46,7 @@ app = typer.Typer(
     cls=OneLineErrors,
 )
 app.add_typer(data_app, name="data")
+app.command("export")(export)
 app.command("forget")(forget)
 app.command("init")(init)
 

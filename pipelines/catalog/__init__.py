@@ -11,6 +11,7 @@ from pipelines.catalog.datasets import (
     dataset,
     validated,
     validation_report,
+    write_csv,
     write_matrix,
 )
 from pipelines.catalog.model_store import (
@@ -66,6 +67,7 @@ __all__ = [
     "use_model_store",
     "validated",
     "validation_report",
+    "write_csv",
     "write_ledger",
     "write_manifest",
     "write_matrix",

@@ -41,6 +41,12 @@ def consent(dataset, cfg: Config) -> pd.DataFrame | None:
     return consent_matrix(dataset.customers.select(columns).to_pandas(), cfg.decisions)
 
 
+def write_csv(frame: pd.DataFrame, out: Path) -> None:
+    """A table as CSV, replacing `out` whole or not at all."""
+    with atomic_file(out) as staging:
+        frame.to_csv(staging, index=False)
+
+
 def write_matrix(matrix: pd.DataFrame, out: Path) -> None:
     with atomic_file(out) as staging:
         matrix.to_parquet(staging, index=False)

@@ -229,3 +229,16 @@ def test_profit_curve_and_policy_by_hand():
     assert result["budget"] == pytest.approx(48 - 0.1 + 0.9 - 0.1)
     assert result["tiers"]["high"]["customers"] == 1
     assert result["contact_nobody"] == 0.0
+
+
+def test_the_call_list_ranks_by_profit_and_leaves_out_control_and_other():
+    from models.decisions import call_list
+
+    scores = decide_day(explained(5000, seed=11), decisions(budget=Budget(share=0.2)), AS_OF)
+    listed = call_list(scores, None, "EUR")
+    acted = scores[(scores["tier"] != "other") & ~scores["control"]]
+    assert len(listed) == len(acted) and len(listed) < len(scores)
+    assert not listed["customer_id"].isin(scores.loc[scores["control"], "customer_id"]).any()
+    assert listed["expected_profit"].is_monotonic_decreasing
+    assert (listed["currency"] == "EUR").all()
+    assert list(call_list(scores, 10, "EUR")["customer_id"]) == list(listed["customer_id"][:10])
