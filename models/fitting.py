@@ -195,10 +195,14 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> Eva
     label = test["churned"].to_numpy()
     raw = bundle.raw_score(test)
     probability = bundle.predict_proba(test)
+    decisions = profit_evaluation(label, probability, test_value(test, cfg), cfg.decisions)
     report = EvaluationReport(
         split=split.summary(),
-        model=classification_metrics(label, probability),
-        decisions=profit_evaluation(label, probability, test_value(test, cfg), cfg.decisions),
+        model={
+            **classification_metrics(label, probability),
+            "empc": decisions["empc_per_customer"],
+        },
+        decisions=decisions,
         model_uncalibrated=classification_metrics(label, 1.0 / (1.0 + np.exp(-raw))),
         calibrator=bundle.calibrator.method,
         leakage_flags=leakage_flags(test, bundle.spec.names, training.leakage_auc),
@@ -222,11 +226,12 @@ def test_value(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
     return customer_value(rows, check_value_source(list(rows.columns), cfg))
 
 
-def champion_metrics(champion: ModelBundle, split: MatrixSplit) -> dict:
+def champion_metrics(champion: ModelBundle, split: MatrixSplit, cfg: Config) -> dict:
     """A registered model's metrics on the new test rows (the promotion gate's comparison)."""
-    return classification_metrics(
-        split.test["churned"].to_numpy(), champion.predict_proba(split.test)
-    )
+    label, probability = split.test["churned"].to_numpy(), champion.predict_proba(split.test)
+    value = test_value(split.test, cfg)
+    profit = profit_evaluation(label, probability, value, cfg.decisions)
+    return {**classification_metrics(label, probability), "empc": profit["empc_per_customer"]}
 
 
 def evaluation_rows(matrix: pd.DataFrame) -> pd.DataFrame:

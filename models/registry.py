@@ -364,9 +364,14 @@ class GateDecision:
 
 
 def promotion_decision(
-    new: dict, champion: dict | None, margin: float, champion_version: str | None = None
+    new: dict,
+    champion: dict | None,
+    margin: float,
+    champion_version: str | None = None,
+    on_profit: bool = False,
 ) -> GateDecision:
-    """Promote if there is no champion, or log loss and PR AUC are no worse by `margin`."""
+    """Promote if there is no champion, or log loss and PR AUC are no worse by `margin` (and,
+    `on_profit`, the expected maximum profit per customer no lower by that share of it)."""
     if champion is None:
         reason = (
             "no current champion"
@@ -381,6 +386,8 @@ def promotion_decision(
         )
     if new["pr_auc"] < champion["pr_auc"] - margin:
         worse.append(f"PR AUC {new['pr_auc']:.4f} < champion {champion['pr_auc']:.4f} - {margin}")
+    if on_profit and new["empc"] < champion["empc"] - margin * abs(champion["empc"]):
+        worse.append(f"EMPC {new['empc']:.4f} < champion {champion['empc']:.4f}")
     if worse:
         return GateDecision(
             False,

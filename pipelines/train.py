@@ -227,16 +227,16 @@ def run_gate(
     compared = None
     if champion is not None and champion != version:
         try:
-            compared = champion_metrics(registry.load_bundle(f"models:/{name}/{champion}"), split)
+            champion_bundle = registry.load_bundle(f"models:/{name}/{champion}")
+            compared = champion_metrics(champion_bundle, split, cfg)
         except DataContractError as exc:
             log.warning(
                 "champion v%s cannot score the new test set (%s): gate compares nothing",
                 champion,
                 exc,
             )
-    decision = registry.promotion_decision(
-        report.model, compared, cfg.training.promotion_margin, champion
-    )
+    margin, on_profit = cfg.training.promotion_margin, cfg.decisions.gate_on_profit
+    decision = registry.promotion_decision(report.model, compared, margin, champion, on_profit)
     status, decision = registry.apply_decision(name, version, decision, run_id)
     report.gate = {
         "status": status,

@@ -30,3 +30,12 @@ def test_gate_refuses_when_either_metric_is_worse(new: dict, words: str) -> None
     decision = promotion_decision(new, GOOD, 0.002, "3")
     assert not decision.promote
     assert words in decision.reason and "v3" in decision.reason
+
+
+def test_gate_on_profit_refuses_a_lower_expected_maximum_profit() -> None:
+    champion = {**GOOD, "empc": 2.0}
+    poorer = {**GOOD, "empc": 1.9}
+    assert promotion_decision(poorer, champion, 0.002, "3").promote  # not asked: ignored
+    decision = promotion_decision(poorer, champion, 0.002, "3", on_profit=True)
+    assert not decision.promote and "EMPC" in decision.reason
+    assert promotion_decision({**GOOD, "empc": 1.997}, champion, 0.002, "3", on_profit=True).promote
