@@ -77,7 +77,8 @@ def action_counts(scores: pd.DataFrame, tier: str) -> pd.DataFrame:
 
 
 def tier_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per tier (high, medium, other; always all three): size, risk, value, at risk."""
+    """One row per tier (high, medium, other; always all three): size, control group, risk,
+    value, revenue at risk and expected profit."""
     grouped = scores.groupby("tier", observed=False)
     table = pd.DataFrame(
         {
@@ -85,42 +86,31 @@ def tier_summary(scores: pd.DataFrame) -> pd.DataFrame:
             "mean_churn_probability": grouped["churn_probability"].mean(),
             "total_value": grouped["value"].sum(),
             "expected_revenue_at_risk": grouped["expected_loss"].sum(),
+            "control": grouped["control"].sum(),
+            "expected_profit": grouped["expected_profit"].sum(),
         }
     ).reindex(list(TIERS))
-    table["customers"] = table["customers"].fillna(0).astype("int64")
-    table[["total_value", "expected_revenue_at_risk"]] = table[
-        ["total_value", "expected_revenue_at_risk"]
-    ].fillna(0.0)
+    table[["customers", "control"]] = table[["customers", "control"]].fillna(0).astype("int64")
+    money = ["total_value", "expected_revenue_at_risk", "expected_profit"]
+    table[money] = table[money].fillna(0.0)
     table["share"] = table["customers"] / max(len(scores), 1)
     table.index.name = "tier"
     return table
 
 
-def tier_value_matrix(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Risk tier x value tier: customer counts and expected revenue at risk, with totals."""
-    counts = pd.crosstab(
-        scores["risk_tier"], scores["value_tier"], margins=True, margins_name="all"
+def action_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per tier and action: customers and the expected profit of acting on them (the control
+    group's "none (control)" row shows the profit forgone to measure whether acting helps)."""
+    acted = scores[scores["tier"] != "other"]
+    table = (
+        acted.groupby(["tier", "action"], observed=True)
+        .agg(customers=("customer_id", "size"), expected_profit=("expected_profit", "sum"))
+        .reset_index()
     )
-    money = pd.crosstab(
-        scores["risk_tier"],
-        scores["value_tier"],
-        values=scores["expected_loss"],
-        aggfunc="sum",
-        margins=True,
-        margins_name="all",
-    ).fillna(0.0)
-    order = _tier_order(scores["risk_tier"]), _tier_order(scores["value_tier"])
-    counts = counts.reindex(index=[*order[0], "all"], columns=[*order[1], "all"], fill_value=0)
-    money = money.reindex(index=[*order[0], "all"], columns=[*order[1], "all"], fill_value=0.0)
-    return counts, money
-
-
-def _tier_order(values: pd.Series) -> list[str]:
-    """Tier labels high to low when they are the usual words, else as they sort."""
-    usual = ["high", "medium", "low"]
-    seen = [str(v) for v in pd.unique(values.dropna())]
-    known = [v for v in usual if v in seen]
-    return known + sorted(v for v in seen if v not in usual)
+    table["tier"] = pd.Categorical(table["tier"], categories=list(TIERS), ordered=True)
+    return table.sort_values(
+        ["tier", "expected_profit"], ascending=[True, False], ignore_index=True
+    )
 
 
 def calibration_table(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -175,51 +175,37 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
 
 
 def tier_value_section(scores: pd.DataFrame) -> page.Section:
-    """The tier table and the risk x value matrix."""
+    """The tier table and the actions chosen in each tier."""
     section = page.Section(
         "tiers",
-        "Tiers and revenue at risk",
-        "Tiers come from expected revenue at risk (churn probability x customer value).",
+        "Tiers, actions and expected profit",
+        "Expected profit of an action = churn probability x value x its save rate - offer and "
+        "contact costs. High: the best positive expected profits within the contact budget; "
+        "medium: a positive expected profit of the low-cost action beyond it; other: no action. "
+        "A random share of each tier is held out as the control group.",
     )
-    summary = numbers.tier_summary(scores)
-    summary = summary[
-        ["customers", "share", "mean_churn_probability", "total_value", "expected_revenue_at_risk"]
-    ]
+    summary = numbers.tier_summary(scores)[
+        ["customers", "share", "control", "mean_churn_probability", "total_value",
+         "expected_revenue_at_risk", "expected_profit"]
+    ]  # fmt: skip
     summary.columns = [
-        "customers",
-        "share",
-        "mean churn probability",
-        "value",
-        "expected revenue at risk",
-    ]
+        "customers", "share", "control group", "mean churn probability", "value",
+        "expected revenue at risk", "expected profit",
+    ]  # fmt: skip
+    money = {"value": _money, "expected revenue at risk": _money, "expected profit": _money}
     section.add(
         page.table(
             summary,
-            {
-                "share": _percent,
-                "mean churn probability": _percent,
-                "value": _money,
-                "expected revenue at risk": _money,
-            },
+            {"share": _percent, "mean churn probability": _percent, **money},
             "tier-table",
             row_class=lambda key: f"tier-{key}",
         )
     )
-    counts, money = numbers.tier_value_matrix(scores)
-    counts.index.name = "risk \\ value"
-    money.index.name = "risk \\ value"
+    actions = numbers.action_table(scores).set_index("tier")
+    actions.columns = ["action", "customers", "expected profit"]
     section.add(
-        page.grid(
-            page.heading("Customers: risk band x value band")
-            + page.table(counts, table_id="matrix-counts", total_row="all"),
-            page.heading("Expected revenue at risk: risk band x value band")
-            + page.table(
-                money,
-                {c: _money for c in map(str, money.columns)},
-                "matrix-money",
-                total_row="all",
-            ),
-        )
+        page.heading("Actions per tier"),
+        page.table(actions, {"expected profit": _money}, "action-table"),
     )
     return section
 

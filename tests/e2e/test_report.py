@@ -95,7 +95,7 @@ def test_report_is_self_contained_and_names_no_customer(report_path: Path, world
     assert not any(customer in html for customer in ids)
     tables = tables_of(html)
     # Model card, metrics against the baseline, tiers, retention and cohorts are all there.
-    for table in ("model-facts", "metrics", "tier-table", "matrix-counts", "retention-table"):
+    for table in ("model-facts", "metrics", "tier-table", "action-table", "retention-table"):
         assert table in tables, table
     assert tables["metrics"][0][1:] == ["model", "baseline (logistic regression)"]
     assert html.count("data:image/png;base64,") >= 12

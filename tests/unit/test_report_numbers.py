@@ -17,18 +17,18 @@ def scores_frame() -> pd.DataFrame:
             "customer_id": [f"C{i}" for i in range(6)],
             "as_of": pd.Timestamp("2026-07-01", tz="UTC"),
             "churn_probability": [0.9, 0.6, 0.5, 0.1, 0.05, 0.02],
-            "risk_tier": ["high", "high", "medium", "low", "low", "low"],
             "value": [200.0, 100.0, 80.0, 300.0, 20.0, 10.0],
-            "value_tier": ["high", "medium", "medium", "high", "low", "low"],
-            "tier": ["high", "high", "medium", "other", "other", "other"],
             "expected_loss": [180.0, 60.0, 40.0, 30.0, 1.0, 0.2],
+            "expected_profit": [40.0, 7.0, 2.0, 0.0, 0.0, 0.0],
+            "tier": ["high", "high", "medium", "other", "other", "other"],
+            "control": [False, True, False, False, False, False],
             "reason_1": ["support spike", "cancel page", "support spike", "x", "y", "z"],
             "reason_2": ["cancel page", "support spike", None, "x", "y", "z"],
             "reason_3": ["inactive", None, None, None, None, None],
             "reason_1_contribution": [1.0, 0.8, 0.5, 0.1, 0.1, 0.1],
             "reason_2_contribution": [0.5, 0.2, np.nan, 0.1, 0.1, 0.1],
             "reason_3_contribution": [0.1, np.nan, np.nan, np.nan, np.nan, np.nan],
-            "action": ["call", "discount", "call", "email", "email", "email"],
+            "action": ["call", "none (control)", "email", "none", "none", "none"],
             "model_version": "churn/1",
         }
     )
@@ -53,16 +53,22 @@ def test_reason_and_action_counts_per_tier():
     assert reasons.loc["cancel page", "share"] == 1.0
     assert reasons.loc["inactive", "customers"] == 1
     actions = numbers.action_counts(scores, "high").set_index("action")
-    assert actions["customers"].to_dict() == {"call": 1, "discount": 1}
+    assert actions["customers"].to_dict() == {"call": 1, "none (control)": 1}
 
 
-def test_tier_value_matrix_counts_and_money_add_up():
-    counts, money = numbers.tier_value_matrix(scores_frame())
-    assert list(counts.index) == ["high", "medium", "low", "all"]
-    assert counts.at["low", "high"] == 1 and counts.at["high", "medium"] == 1
-    assert counts.at["all", "all"] == 6
-    assert money.at["high", "all"] == 240.0
-    assert money.at["all", "all"] == pytest.approx(311.2)
+def test_tier_summary_counts_the_control_group_and_expected_profit():
+    table = numbers.tier_summary(scores_frame())
+    assert table["control"].tolist() == [1, 0, 0]
+    assert table.at["high", "expected_profit"] == 47.0
+
+
+def test_action_table_per_tier_leaves_out_other():
+    table = numbers.action_table(scores_frame())
+    assert table[["tier", "action", "customers"]].astype(str).values.tolist() == [
+        ["high", "call", "1"],
+        ["high", "none (control)", "1"],
+        ["medium", "email", "1"],
+    ]
 
 
 def test_lift_and_calibration_tables_by_hand():
