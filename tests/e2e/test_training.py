@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -47,8 +48,8 @@ def test_same_seed_and_data_give_identical_model_text_and_metrics(split, fitted,
     assert again.bundle.booster.model_to_string() == fitted.bundle.booster.model_to_string()
     assert again.bundle.calibrator == fitted.bundle.calibrator
     cfg = quick_config()
-    assert evaluate_bundle(again.bundle, split, cfg.training, cfg.scoring.tiers).model == (
-        evaluate_bundle(fitted.bundle, split, cfg.training, cfg.scoring.tiers).model
+    assert evaluate_bundle(again.bundle, split, cfg).model == (
+        evaluate_bundle(fitted.bundle, split, cfg).model
     )
 
 
@@ -132,9 +133,7 @@ def test_interrupted_study_resumes(split, tmp_path) -> None:
 
 
 def test_evaluation_reports_baseline_beside_model(split, fitted) -> None:
-    report = evaluate_bundle(
-        fitted.bundle, split, quick_config().training, quick_config().scoring.tiers
-    )
+    report = evaluate_bundle(fitted.bundle, split, quick_config())
     assert report.baseline["features"] == [
         "days_since_last_activity",
         "purchases_365d",
@@ -222,16 +221,22 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
     assert auc > 0.7
 
 
-def test_evaluation_reports_precision_per_risk_tier(split, fitted) -> None:
+def test_evaluation_reports_the_budgets_profit_curve_and_empc(split, fitted) -> None:
     from reporting.evaluation_card import feature_importance, report_markdown
 
-    report = evaluate_bundle(
-        fitted.bundle, split, quick_config().training, quick_config().scoring.tiers
-    )
-    tiers = report.risk_tiers
-    assert [row["tier"] for row in tiers] == ["high", "medium", "low"]
-    assert sum(row["customers"] for row in tiers) == len(split.test)
-    assert sum(row["churners"] for row in tiers) == report.model["churners"]
+    report = evaluate_bundle(fitted.bundle, split, quick_config())
+    decisions = report.decisions
+    tiers = decisions["tiers"]
+    assert sum(row["customers"] for row in tiers.values()) == len(split.test)
+    assert tiers["high"]["customers"] <= 0.05 * len(split.test)
+    # Acting on the ranking within the budget beats contacting everyone, and nobody.
+    assert decisions["budget"] > decisions["contact_everyone"]
+    assert decisions["budget"] > decisions["contact_nobody"] == 0.0
+    curve = pd.DataFrame(decisions["curve"])
+    assert curve["share_contacted"].iloc[[0, -1]].tolist() == [0.0, 1.0]
+    assert curve["profit"].iloc[-1] == pytest.approx(decisions["contact_everyone"])
+    # EMPC is the best of the curve on average over the save rate: above zero here.
+    assert report.model["empc"] == decisions["empc_per_customer"] > 0
     markdown = report_markdown(report, feature_importance(fitted.bundle))
-    high = tiers[0]
-    assert f"| high | {high['customers']} | {high['churners']} |" in markdown
+    assert f"| high | {tiers['high']['customers']} | {tiers['high']['churners']} |" in markdown
+    assert "EMPC" in markdown

@@ -70,30 +70,6 @@ def test_a_leaked_feature_is_flagged(split) -> None:
     assert flags[0]["auc"] == pytest.approx(0.0)
 
 
-def test_precision_per_risk_tier_on_hand_computed_numbers() -> None:
-    from features.config import Tiers
-    from models.evaluation import precision_by_tier
-
-    tiers = Tiers(high_expected_loss=10.0, medium_expected_loss=1.0, high_risk=0.3, medium_risk=0.1)
-    # Thresholds are "at or above": 0.3 is high and 0.1 is medium, 0.29 is medium.
-    probability = np.array([0.9, 0.5, 0.3, 0.29, 0.1, 0.05, 0.0])
-    label = np.array([1, 0, 1, 1, 0, 0, 0])
-    rows = precision_by_tier(label, probability, tiers)
-    assert [(r["tier"], r["customers"], r["churners"]) for r in rows] == [
-        ("high", 3, 2),
-        ("medium", 2, 1),
-        ("low", 2, 0),
-    ]
-    assert [r["precision"] for r in rows] == pytest.approx([2 / 3, 0.5, 0.0], abs=1e-6)
-    assert [r["mean_probability"] for r in rows] == pytest.approx(
-        [1.7 / 3, 0.39 / 2, 0.05 / 2], abs=1e-6
-    )
-    # An empty tier reports None, not NaN, so the JSON report stays valid.
-    strict = tiers.model_copy(update={"high_risk": 0.95})
-    high = precision_by_tier(label, probability, strict)[0]
-    assert (high["customers"], high["precision"], high["mean_probability"]) == (0, None, None)
-
-
 def test_training_config_has_bounded_defaults() -> None:
     training = Training()
     assert training.max_leaves <= 63 and training.max_boost_rounds <= 1000
