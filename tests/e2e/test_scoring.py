@@ -114,20 +114,21 @@ def test_rows_equal_active_customers_and_the_manifest_adds_up(world, scored) -> 
     assert len(list(world["first"].folder.glob("part-*.parquet"))) == -(-active // 400)
 
 
-def test_tiers_follow_the_configured_thresholds(world, scored) -> None:
+def test_tiers_follow_expected_profit_within_the_budget(world, scored) -> None:
     scores, _, _ = scored
-    tiers = world["cfg"].scoring.tiers
+    decisions = world["cfg"].decisions
     np.testing.assert_allclose(
         scores["expected_loss"], scores["churn_probability"] * scores["value"]
     )
-    loss = scores["expected_loss"]
-    expected = np.where(
-        loss >= tiers.high_expected_loss,
-        "high",
-        np.where(loss >= tiers.medium_expected_loss, "medium", "other"),
-    )
-    assert (scores["tier"].to_numpy() == expected).all()
     assert set(scores["tier"]) == {"high", "medium", "other"}
+    high, other = scores["tier"] == "high", scores["tier"] == "other"
+    assert high.sum() <= decisions.budget.share * len(scores)
+    assert (scores.loc[~other, "expected_profit"] > 0).all()
+    assert (scores.loc[other, "action"] == "none").all() and not scores.loc[other, "control"].any()
+    labels = {action.label for action in decisions.actions.values()}
+    treated = ~other & ~scores["control"]
+    assert scores.loc[treated, "action"].isin(labels).all()
+    assert (scores.loc[scores["control"], "action"] == "none (control)").all()
     np.testing.assert_allclose(scores["value"], scores_value(world, scores))
 
 
@@ -154,8 +155,8 @@ def test_reasons_are_the_top_positive_family_contributions(world, scored) -> Non
         assert pd.isna(scores.loc[row, "reason_1"]) == (not top)  # no reason iff none pushes up
     # Everyone worth a call has at least one reason.
     assert scores.loc[scores["tier"] == "high", "reason_1"].notna().all()
-    action_of = cfg.scoring.actions
-    assert set(scores["action"]) <= set(action_of.values())
+    labels = {action.label for action in cfg.decisions.actions.values()}
+    assert set(scores["action"]) <= labels | {"none", "none (control)"}
 
 
 def test_rerun_of_the_same_day_gives_identical_output(world) -> None:
@@ -204,9 +205,11 @@ def test_model_built_on_other_features_is_refused(world, tmp_path) -> None:
     with pytest.raises(ModelMismatchError, match="fingerprint"):
         run_score(world["data"], longer, AS_OF, tmp_path, world["model"])
     assert not published(tmp_path)
-    # Scoring-only edits (tier thresholds) do not invalidate the model.
-    tiers = cfg.scoring.tiers.model_copy(update={"high_expected_loss": 70.0})
-    edited = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"tiers": tiers})})
+    # Decision edits (the contact budget) do not invalidate the model.
+    budget = cfg.decisions.budget.model_copy(update={"share": 0.2})
+    edited = cfg.model_copy(
+        update={"decisions": cfg.decisions.model_copy(update={"budget": budget})}
+    )
     assert run_score(world["data"], edited, AS_OF, tmp_path, world["model"]).manifest.rows > 0
 
 

@@ -54,7 +54,7 @@ def test_spark_scores_tiers_and_reasons_match_duckdb(world):
     assert len(local) == world["local"].manifest.rows > 200
     assert local["reason_1"].nunique() > 2 and local["tier"].nunique() > 1
     pd.testing.assert_frame_equal(spark, local, check_exact=False, rtol=1e-12)
-    same = ["customer_id", "risk_tier", "value_tier", "tier", "action", "model_version"]
+    same = ["customer_id", "tier", "control", "action", "model_version"]
     reasons = ["reason_1", "reason_2", "reason_3"]
     assert spark[same + reasons].equals(local[same + reasons])
     for tier, counts in world["local"].manifest.tiers.items():
