@@ -47,15 +47,6 @@ BUILDER_FAMILIES = {
     "activity": "activity",
     "payment": "value",
 }
-ACTIONS = {
-    "web_journey": "call now with a retention discount",
-    "support": "a call from a senior support agent",
-    "activity": "re-engagement offer",
-    "email": '"how can we help?" check-in through another channel',
-    "value": "loyalty gift",
-    "profile": "review plan fit: suggest a better plan",
-    "default": '"how can we help?" email',
-}
 
 
 @dataclass(frozen=True)
@@ -222,13 +213,7 @@ def propose(
         f"{len(available_builders())} registered);",
         "profile columns from the customers table (text with few values as categorical).",
     ]
-    high, medium = (revenue or {}).get("p90", 250.0), (revenue or {}).get("p50", 100.0)
-    high, medium = _round(max(high, 1.0)), _round(max(min(medium, high), 0.0))
-    notes["scoring"] = [
-        f"Value tiers near the 90th percentile and median of trailing value ({high}, {medium});",
-        "expected-loss tiers (probability x value) at 30% and 20% of them. Tune to your business.",
-    ]
-    families = {BUILDER_FAMILIES[f] for f in mapped} | ({"profile"} if profile_columns else set())
+    notes["decisions"] = decision_notes(revenue)
     config = {
         "name": name,
         "signals": {f: names for f, names in signals.items()},
@@ -240,16 +225,10 @@ def propose(
             "categorical_columns": categorical,
         },
         "training": {"model_name": f"churn-{name}", "embargo": embargo},
-        "scoring": {
-            "value": value,
-            "tiers": {
-                "high_expected_loss": max(_round(0.3 * high), 1.0),
-                "medium_expected_loss": max(min(_round(0.2 * medium), _round(0.3 * high)), 0.5),
-                "high_value": high,
-                "medium_value": medium,
-            },
-            "actions": {k: v for k, v in ACTIONS.items() if k in families or k == "default"},
-        },
+        "scoring": {"value": value},
+        # The default actions (a retention offer within the budget, a check-in email beyond
+        # it) until the user names theirs; currency and budget are the user's to confirm.
+        "decisions": {"currency": "USD", "budget": {"share": 0.05}},
     }
     summary = [
         f"{profile.customers:,} customers, {sum(e.count for e in profile.events):,} events, "
@@ -264,6 +243,22 @@ def propose(
         f"unmatched event names: {[e.name for e in unmatched] or 'none'}",
     ]
     return Proposal(config, notes, unmatched, summary)
+
+
+def decision_notes(revenue: dict | None) -> list[str]:
+    """What the decisions section assumes, with the trailing spend that prices an offer."""
+    notes = [
+        "Tiers follow expected profit = churn probability x value x save rate - offer and contact",
+        "costs, per action (defaults: a retention offer, save rate 0.3, offer 10, contact 1; a",
+        '"how can we help?" email beyond the budget). Name your currency, your contact budget',
+        "(share or count per run) and your actions under decisions.actions (README, Decisions).",
+    ]
+    if revenue:
+        notes.append(
+            f"Trailing 12-month spend per customer: median {revenue.get('p50', 0):,.2f}, "
+            f"90th percentile {revenue.get('p90', 0):,.2f}: price offers against it."
+        )
+    return notes
 
 
 def _churn(
@@ -387,14 +382,6 @@ def _builders(
                 continue
             out.append(name)
     return out
-
-
-def _round(x: float) -> float:
-    """Two significant digits: 193.4 -> 190.0, 0.37 -> 0.37."""
-    if x <= 0:
-        return 0.0
-    digits = 1 - math.floor(math.log10(x))
-    return float(round(x, digits))
 
 
 def render(proposal: Proposal, problems: list[str] | None = None) -> str:
