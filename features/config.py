@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from features.errors import ConfigError
 
@@ -190,6 +198,11 @@ class Scoring(Section):
     # Exact TreeSHAP either way: "grouped" computes LightGBM's pred_contrib once per distinct
     # decision pattern of each tree (models.contributions), "native" once per row.
     explainer: Literal["grouped", "native"] = "grouped"
+    # A family is a reason (or the protective factor) only when its summed contribution is
+    # beyond this many log-odds; fewer than three reasons then stay empty. "auto": 0.05 x the
+    # standard deviation of the raw score on the model's reference rows, derived at training
+    # and stored in its reference.json (models.reference.REASON_FLOOR_SHARE says why).
+    reason_floor: NonNegativeFloat | Literal["auto"] = "auto"
     # One run writes a day at a time: a second run of the same day fails at once (0) or waits
     # this many seconds for the first to finish.
     wait_for_lock_seconds: float = Field(default=0.0, ge=0)

@@ -182,7 +182,7 @@ def score_into(
     with watch.step("drift"):
         for chunk in chunks(matrix[feature_columns(matrix)], scoring.chunk_customers):
             drift.add_features(chunk)
-    book = ReasonBook.build(bundle.spec.names, cfg, list(bundle.spec.categories))
+    book = ReasonBook.for_bundle(bundle, cfg)
     value_source = check_value_source(list(matrix.columns), cfg)
     if day.spark is not None:
         from pipelines.spark_scoring import score_on_spark

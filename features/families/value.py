@@ -18,31 +18,57 @@ def _revenue(ctx: FeatureContext, days: int) -> ibis.Value | None:
     return ibis.cases((paid, ctx.events.value), else_=0.0).sum().cast("float64")
 
 
-@register(family="value", reason="paid {value:.2f} in the last 30 days")
+@register(
+    family="value",
+    reason="paid {money} in the last 30 days",
+    label="revenue in the last 30 days",
+    zero_reason="paid nothing in the last 30 days",
+)
 def revenue_30d(ctx: FeatureContext) -> ibis.Value | None:
     """Sum of payments in the 30 days before the cutoff."""
     return _revenue(ctx, 30)
 
 
-@register(family="value", reason="paid {value:.2f} in the last 90 days")
+@register(
+    family="value",
+    reason="paid {money} in the last 90 days",
+    label="revenue in the last 90 days",
+    zero_reason="paid nothing in the last 90 days",
+)
 def revenue_90d(ctx: FeatureContext) -> ibis.Value | None:
     """Sum of payments in the 90 days before the cutoff."""
     return _revenue(ctx, 90)
 
 
-@register(family="value", reason="paid {value:.2f} in the last year")
+@register(
+    family="value",
+    reason="paid {money} in the last year",
+    label="revenue in the last year",
+    zero_reason="paid nothing in the last year",
+)
 def revenue_365d(ctx: FeatureContext) -> ibis.Value | None:
     """Sum of payments in the 365 days before the cutoff."""
     return _revenue(ctx, 365)
 
 
-@register(family="value", reason="made {value:.0f} payments in the last year")
+@register(
+    family="value",
+    reason="made {n:payment|payments} in the last year",
+    label="payments in the last year",
+    zero_reason="made no payments in the last year",
+)
 def purchases_365d(ctx: FeatureContext) -> ibis.Value | None:
     """Number of payments in the 365 days before the cutoff."""
     return ctx.count("payment", 365)
 
 
-@register(family="value", reason="spends {value:.2f} per order", missing=None)
+@register(
+    family="value",
+    reason="spends {money} per payment on average",
+    missing=None,
+    label="average payment in the last year",
+    missing_reason="made no payments in the last year",
+)
 def average_order_value_365d(ctx: FeatureContext) -> ibis.Value | None:
     """Average payment over the 365 days before the cutoff; missing without payments."""
     revenue = _revenue(ctx, 365)
@@ -60,7 +86,12 @@ def _per_month(ctx: FeatureContext, total: ibis.Value | None) -> ibis.Value | No
     return total / months
 
 
-@register(family="value", reason="buys only {value:.2f} times a month")
+@register(
+    family="value",
+    reason="pays only {value:.1f} times a month",
+    label="payments per month",
+    zero_reason="made no payments in the last {lookback}",
+)
 def purchases_per_month(ctx: FeatureContext) -> ibis.Value | None:
     """Payments in the lookback per month since the first of them (at least one month).
 
@@ -69,14 +100,22 @@ def purchases_per_month(ctx: FeatureContext) -> ibis.Value | None:
     return _per_month(ctx, ctx.count("payment", ctx.cfg.snapshots.lookback_days))
 
 
-@register(family="value", reason="spends only {value:.2f} a month")
+@register(
+    family="value",
+    reason="spends only {money} a month",
+    label="revenue per month",
+    zero_reason="paid nothing in the last {lookback}",
+)
 def revenue_per_month(ctx: FeatureContext) -> ibis.Value | None:
     """Payments' value in the lookback per month since the first of them (at least one month)."""
     return _per_month(ctx, _revenue(ctx, ctx.cfg.snapshots.lookback_days))
 
 
 @register(
-    family="value", reason="has been a customer for only {value:.0f} days", source="customers"
+    family="value",
+    reason="signed up only {days_ago}",
+    source="customers",
+    label="days since signup",
 )
 def tenure_days(ctx: FeatureContext) -> ibis.Value:
     """Days from signup to the cutoff."""
@@ -84,7 +123,13 @@ def tenure_days(ctx: FeatureContext) -> ibis.Value:
 
 
 @register(
-    family="value", reason="pays {value:.2f} a month for the plan", source="customers", missing=None
+    family="value",
+    reason="pays {money} a month for the plan",
+    source="customers",
+    missing=None,
+    label="monthly plan price",
+    missing_reason="has no plan price on record",
+    zero_reason="is on a free plan",
 )
 def plan_price(ctx: FeatureContext) -> ibis.Value | None:
     """The monthly price of the customer's plan (customers.plan_price), if the data has it."""

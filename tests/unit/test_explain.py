@@ -61,10 +61,10 @@ def test_reasons_are_family_sums_ranked_and_worded(book) -> None:
     assert first["reason_1_contribution"] == pytest.approx(0.8)
     assert first["reason_2"] == "visited the cancel page 3 times this month"
     assert first["reason_2_contribution"] == pytest.approx(0.6)
-    assert first["reason_3"] == "paid 120.00 in the last year"
+    assert first["reason_3"] == "paid $120.00 in the last year"
     assert first["reason_1_family"] == "support"
     second = reasons.iloc[1]
-    assert second["reason_1"] == "has not been active for 61 days"
+    assert second["reason_1"] == "was last active 61 days ago"
     # Families that lower risk are never reasons.
     assert pd.isna(second["reason_2"]) and pd.isna(second["reason_3"])
     assert np.isnan(second["reason_2_contribution"])
@@ -86,8 +86,8 @@ def test_profile_and_missing_values_read_as_words(book) -> None:
     contributions = np.array([[0.0, 0.0, 0.0, 0.5, 0.0, 0.9]])
     frame = frame_of([[0.0, 0.0, 0.0, np.nan, 0.0, "basic"]])
     reasons = reason_codes(contributions, frame, book)
-    assert reasons.iloc[0]["reason_1"] == "profile: plan is basic"
-    assert reasons.iloc[0]["reason_2"] == "no record of days since last activity"
+    assert reasons.iloc[0]["reason_1"] == "plan is basic"
+    assert reasons.iloc[0]["reason_2"] == "has not been active in the last year"
 
 
 def test_tiers_follow_thresholds(cfg) -> None:
