@@ -29,6 +29,7 @@ from features.errors import (
 from features.matrix import build_matrix
 from features.registry import feature_family
 from features.snapshots import active_customers
+from models.explain import resolve_floor
 from models.registry import load_bundle
 from models.scoring import ModelMismatchError
 from pipelines.score import run_score
@@ -137,22 +138,33 @@ def scores_value(world, scores: pd.DataFrame) -> np.ndarray:
     return matrix.set_index("customer_id").loc[scores["customer_id"], "revenue_365d"].to_numpy()
 
 
-def test_reasons_are_the_top_positive_family_contributions(world, scored) -> None:
+def test_reasons_are_the_top_family_contributions_above_the_floor(world, scored) -> None:
     scores, matrix, bundle = scored
     cfg = world["cfg"]
+    # The auto floor was derived at training and stored with the model.
+    floor = resolve_floor(cfg.scoring.reason_floor, bundle.reference)
+    assert floor == bundle.reference["reason_floor"]["auto"] > 0
     contributions = bundle.contributions(matrix).drop(columns="bias")
     families = contributions.T.groupby(
         [feature_family(n, cfg.features.profile_columns) for n in contributions.columns]
     ).sum()
     for row in range(0, len(scores), 97):
         sums = families.iloc[:, row]
-        top = sorted(sums[sums > 0].to_numpy(), reverse=True)[:3]
+        top = sorted(sums[sums > floor].to_numpy(), reverse=True)[:3]
         got = scores.loc[
             row, ["reason_1_contribution", "reason_2_contribution", "reason_3_contribution"]
         ]
         got = got.dropna().to_numpy(dtype=float)
         np.testing.assert_allclose(got, top, rtol=0, atol=1e-9)
-        assert pd.isna(scores.loc[row, "reason_1"]) == (not top)  # no reason iff none pushes up
+        assert pd.isna(scores.loc[row, "reason_1"]) == (not top)  # no reason iff none clears it
+        lowest = sums.min()
+        protective = scores.loc[row, "protective_contribution"]
+        if lowest < -floor:
+            assert protective == pytest.approx(lowest, abs=1e-9)
+        else:
+            assert pd.isna(protective) and pd.isna(scores.loc[row, "protective_factor"])
+    words = scores[["reason_1", "reason_2", "reason_3", "protective_factor"]].stack()
+    assert not words.str.contains(r"[a-z]+_[a-z]+|\b1 times|\b1 payments|\b0 days").any()
     # Everyone worth a call has at least one reason.
     assert scores.loc[scores["tier"] == "high", "reason_1"].notna().all()
     labels = {action.label for action in cfg.decisions.actions.values()}
