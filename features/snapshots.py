@@ -2,7 +2,9 @@
 
 A snapshot holds the customers active at the cutoff: signed up before it and not yet churned
 (contractual: no churn event before it; non-contractual: active recently enough). The label is
-churn in `[cutoff, cutoff + horizon)`, or missing when that window runs past the data.
+churn in `[cutoff, cutoff + horizon)`, or missing when that window runs past the data; with
+payment events a labelled snapshot also holds `future_revenue`, the payments in
+`[cutoff, cutoff + value horizon)` (the value model's label).
 """
 
 from __future__ import annotations
@@ -121,8 +123,38 @@ def build_snapshot(
     if not is_labelled(cutoff, until, cfg):
         return active.mutate(churned=ibis.null("float64"))
     churners = _churned_in_horizon(dataset, cfg, active, cutoff)
-    return active.left_join(churners, "customer_id").select(
+    labelled = active.left_join(churners, "customer_id").select(
         "customer_id", churned=churners.customer_id.notnull().cast("float64")
+    )
+    revenue = _future_revenue(dataset, cfg, cutoff)
+    if revenue is None:
+        return labelled
+    joined = labelled.left_join(revenue, "customer_id")
+    return joined.select(
+        "customer_id", "churned", future_revenue=joined.future_revenue.fill_null(0.0)
+    )
+
+
+def value_horizon_days(cfg: Config) -> int:
+    """The window after a cutoff whose revenue is a customer's value (`scoring.value`)."""
+    return cfg.scoring.value.horizon_days or cfg.snapshots.horizon_days
+
+
+def _future_revenue(dataset: Dataset, cfg: Config, cutoff: pd.Timestamp) -> ibis.Table | None:
+    """Per customer paying in `[cutoff, cutoff + value horizon)`, the sum of those payments: the
+    value model's label. None when there is nothing to sum (no payment events or amounts) or
+    labels are given (nothing says their revenue window was observed)."""
+    events = dataset.events
+    if cfg.churn.source == "labels" or not cfg.signals.payment or "value" not in events.columns:
+        return None
+    end = cutoff + pd.Timedelta(days=value_horizon_days(cfg))
+    paid = events.filter(
+        events.event.isin(cfg.signals.payment),
+        events.ts >= timestamp_literal(cutoff),
+        events.ts < timestamp_literal(end),
+    )
+    return paid.group_by("customer_id").aggregate(
+        future_revenue=paid.value.cast("float64").fill_null(0.0).sum()
     )
 
 
