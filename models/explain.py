@@ -69,6 +69,22 @@ def resolve_floor(setting: float | str, reference: dict | None) -> float:
     return derived
 
 
+def floor_words(setting: float | str, reference: dict | None) -> str:
+    """The reason floor in use and where it comes from, for the model cards."""
+    if setting != "auto":
+        return f"{float(setting):.4f} log-odds (set in scoring.reason_floor)"
+    stored = (reference or {}).get("reason_floor")
+    if auto_reason_floor(reference or {}) is None:
+        return (
+            f"{FALLBACK_REASON_FLOOR:.4f} log-odds (the fallback: the model was trained before "
+            "the auto floor was stored)"
+        )
+    return (
+        f"{stored['auto']:.4f} log-odds (auto: {stored['rule']}, {stored['raw_score_std']:.4f}, "
+        f"on the {stored['rows']:,} reference rows)"
+    )
+
+
 @dataclass(frozen=True)
 class ReasonBook:
     """Per feature: its family index, its wording and its typical value; per family: its name;

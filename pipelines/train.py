@@ -212,7 +212,9 @@ def write_evaluation(out: Path, report: EvaluationReport, fitted: FittedModel) -
     """evaluation.json and the markdown card beside it."""
     files = {"report_json": out / "evaluation.json", "report": out / "evaluation.md"}
     files["report_json"].write_text(json.dumps(report.to_dict(), indent=1, default=str))
-    files["report"].write_text(report_markdown(report, feature_importance(fitted.bundle)))
+    bundle = fitted.bundle
+    card = report_markdown(report, feature_importance(bundle), bundle.reference.get("reason_floor"))
+    files["report"].write_text(card)
     return files
 
 

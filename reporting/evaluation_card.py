@@ -8,6 +8,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from models.bundle import ModelBundle
+from models.explain import floor_words
 from models.fitting import EvaluationReport
 
 METRIC_KEYS = (
@@ -51,8 +52,11 @@ def _embargo_lines(split: dict) -> list[str]:
     ]
 
 
-def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
-    """A short human-readable evaluation report."""
+def report_markdown(
+    report: EvaluationReport, importance: pd.DataFrame, reason_floor: dict | None = None
+) -> str:
+    """A short human-readable evaluation report; `reason_floor` is the model's stored auto
+    reason floor (reference.json), left out for models without one."""
     columns = {
         name: metrics
         for name, metrics in (
@@ -91,6 +95,9 @@ def report_markdown(report: EvaluationReport, importance: pd.DataFrame) -> str:
         lines += [f"- {flag['feature']}: AUC {flag['auc']}" for flag in report.leakage_flags]
     if report.gate is not None:
         lines += ["", f"Promotion gate: {report.gate['status']} — {report.gate['reason']}"]
+    if reason_floor is not None:
+        floor = floor_words("auto", {"reason_floor": reason_floor})
+        lines += ["", f"Reason floor (`scoring.reason_floor: auto`): {floor}."]
     lines += ["", "## Top features by gain", "", "| feature | gain | splits |", "|---|---|---|"]
     for row in importance.head(15).itertuples():
         lines.append(f"| {row.feature} | {row.gain:.1f} | {row.splits} |")

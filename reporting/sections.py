@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.config import Config
 from models.bundle import ModelBundle
+from models.explain import floor_words
 from models.fitting import EvaluationReport
 from reporting import figures, numbers, retention
 from reporting import html as page
@@ -120,6 +121,8 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
         facts["calibration"] = evaluation.calibrator or "—"
         if evaluation.gate:
             facts["promotion gate"] = f"{evaluation.gate.get('status')}"
+    if inputs.bundle is not None:
+        facts["reason floor"] = floor_words(cfg.scoring.reason_floor, inputs.bundle.reference)
     fact_table = pd.DataFrame({"value": list(facts.values())}, index=list(facts))
     section.add(page.table(fact_table, index_label="", table_id="model-facts", css="facts"))
     if evaluation:

@@ -19,6 +19,7 @@ from models.calibration import Calibrator
 from models.explain import (
     FALLBACK_REASON_FLOOR,
     ReasonBook,
+    floor_words,
     reason_codes,
     resolve_floor,
 )
@@ -252,3 +253,25 @@ def test_an_old_bundle_without_floor_or_medians_still_gives_reasons(cfg, tmp_pat
     assert reasons["reason_1"].notna().any()
     assert (reasons["reason_1_contribution"].dropna() > FALLBACK_REASON_FLOOR).all()
     assert set(reasons["reason_1_direction"].dropna()) <= {"high", "low", "none"}
+
+
+def test_the_model_cards_say_which_floor_is_used(reference) -> None:
+    from models.fitting import EvaluationReport
+    from reporting.evaluation_card import METRIC_KEYS, report_markdown
+
+    floor = reference["reason_floor"]
+    assert floor_words("auto", reference).startswith(f"{floor['auto']:.4f} log-odds (auto: 0.05")
+    assert floor_words(0.2, reference) == "0.2000 log-odds (set in scoring.reason_floor)"
+    assert "fallback" in floor_words("auto", {"features": {}})
+    metrics = dict.fromkeys(METRIC_KEYS, 0.5)
+    split = {"description": "by time", "test_rows": 10, "test_churn_rate": 0.1}
+    report = EvaluationReport(
+        split=split,
+        model=metrics,
+        model_uncalibrated=metrics,
+        calibrator="platt",
+        leakage_flags=[],
+    )
+    importance = pd.DataFrame({"feature": [], "gain": [], "splits": []})
+    assert f"{floor['auto']:.4f} log-odds" in report_markdown(report, importance, floor)
+    assert "Reason floor" not in report_markdown(report, importance)
