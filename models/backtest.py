@@ -3,7 +3,9 @@
 Pure steps: one night's scores (as written that night, never re-scored) and its label snapshot in,
 one ledger row out. A night whose horizon has not passed gets what its calibrated probabilities
 alone expect (churners overall and per tier, each tier's precision); a matured night shows that
-estimate beside the outcome. No customer id ever leaves these functions.
+estimate beside the outcome and, when its scores hold a control group, each acted-on tier's churn
+rate of treated against control customers: the measured incremental retention. No customer id
+ever leaves these functions.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import numpy as np
 import pandas as pd
 
 from features.config import BacktestSettings
+from models.decisions import TIERS
 from models.evaluation import classification_metrics, expected_calibration_error
-from models.tiers import BANDS, TIERS
 
-# Score column -> its values: the action tier and the risk tier, each reported per value.
-GROUPS = {"tier": TIERS, "risk_tier": BANDS}
+# Score column -> its values, each reported per value. Older nights may carry more columns
+# (risk_tier, value_tier); they are read and left out.
+GROUPS = {"tier": TIERS}
+# Tiers whose customers get an action, so whose control group measures it.
+ACTED_TIERS = tuple(tier for tier in TIERS if tier != "other")
+CONFIDENCE = 0.95
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 TEXT_COLUMNS = ("as_of", "status", "model_version", "reasons")
 # Whole counts; every other number is a float (null where it does not apply).
@@ -58,7 +64,9 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
     """The night's scores joined to its outcomes: metrics on the customers in both, and counts of
     those scored but missing from the label snapshot (and the reverse), never dropped unsaid."""
     outcome = labels[["customer_id", "churned"]].dropna(subset=["churned"])
-    joined = scores[["customer_id", "churn_probability", *GROUPS]].merge(
+    columns = ["customer_id", "churn_probability", *GROUPS]
+    columns += ["control"] if "control" in scores.columns else []
+    joined = scores[columns].merge(
         outcome, on="customer_id", how="left", validate="one_to_one", indicator=True
     )
     found = (joined.pop("_merge") == "both").to_numpy()
@@ -86,6 +94,56 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
             row[f"{prefix}_churners"] = int(chosen.sum())
             row[f"{prefix}_precision"] = float(chosen.mean()) if len(chosen) else None
             row[f"{prefix}_capture"] = float(chosen.sum() / churners) if churners else None
+    if "control" in labelled.columns:
+        control = labelled["control"].fillna(False).to_numpy(dtype=bool)
+        tier = labelled["tier"].to_numpy()
+        for name in ACTED_TIERS:
+            row.update(treated_vs_control(f"tier_{name}", label, tier == name, control))
+    return row
+
+
+def newcombe_interval(
+    churners_a: int, customers_a: int, churners_b: int, customers_b: int, confidence: float
+) -> tuple[float, float]:
+    """Newcombe's (1998) hybrid score interval ("method 10") for the difference of two
+    proportions a - b, from each proportion's Wilson score interval (scipy's): unlike Wald's it
+    stays inside [-1, 1] and keeps its coverage for small groups and rates near 0 or 1."""
+    from scipy.stats import binomtest
+
+    rate_a, rate_b = churners_a / customers_a, churners_b / customers_b
+    low_a, high_a = binomtest(churners_a, customers_a).proportion_ci(confidence, "wilson")
+    low_b, high_b = binomtest(churners_b, customers_b).proportion_ci(confidence, "wilson")
+    difference = rate_a - rate_b
+    return (
+        difference - math.sqrt((rate_a - low_a) ** 2 + (high_b - rate_b) ** 2),
+        difference + math.sqrt((high_a - rate_a) ** 2 + (rate_b - low_b) ** 2),
+    )
+
+
+def treated_vs_control(
+    prefix: str, label: np.ndarray, chosen: np.ndarray, control: np.ndarray
+) -> dict:
+    """Customers and churn rates of the chosen rows outside and inside the control group, and
+    the difference treated minus control with its 95% interval: negative when the action
+    retained customers (null while either group is empty)."""
+    treated, held = label[chosen & ~control], label[chosen & control]
+    row: dict = {
+        f"{prefix}_treated_customers": len(treated),
+        f"{prefix}_control_customers": len(held),
+        f"{prefix}_treated_churners": int(treated.sum()),
+        f"{prefix}_control_churners": int(held.sum()),
+        f"{prefix}_treated_churn_rate": float(treated.mean()) if len(treated) else None,
+        f"{prefix}_control_churn_rate": float(held.mean()) if len(held) else None,
+    }
+    difference = low = high = None
+    if len(treated) and len(held):
+        difference = row[f"{prefix}_treated_churn_rate"] - row[f"{prefix}_control_churn_rate"]
+        low, high = newcombe_interval(
+            int(treated.sum()), len(treated), int(held.sum()), len(held), CONFIDENCE
+        )
+    row[f"{prefix}_treated_minus_control"] = difference
+    row[f"{prefix}_treated_minus_control_ci_low"] = low
+    row[f"{prefix}_treated_minus_control_ci_high"] = high
     return row
 
 

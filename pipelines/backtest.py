@@ -3,6 +3,7 @@
 The scores are read as they were written that night (never re-scored); the labels come from the
 snapshot code at the night's date, so churn means what it meant in training. Nights whose label
 horizon has not passed in the data are pending, with what their probabilities alone expect.
+Nights whose scores hold a control group also get, per acted-on tier, treated against control.
 The ledger goes to `OUT/backtest/` (Parquet and JSON) and to mlflow, without a customer id.
 """
 
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from features.config import Config
 from features.dataset import Dataset
 from features.errors import ChurnError, RetrainRecommended
-from models.backtest import ledger_frame, ledger_row
+from models.backtest import ACTED_TIERS, ledger_frame, ledger_row
 from pipelines import catalog
 from pipelines.manifest import ScoreManifest
 
@@ -133,7 +135,8 @@ def log_run(
     }
     if len(matured):
         latest = matured.iloc[-1]
-        for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "observed_to_expected"):
+        lift = tuple(f"tier_{tier}_treated_minus_control" for tier in ACTED_TIERS)
+        for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "observed_to_expected", *lift):
             if pd.notna(latest.get(key)):
                 metrics[f"latest_{key}"] = float(latest[key])
     with mlflow.start_run(run_name=f"backtest-{until:%Y-%m-%d}") as run:
@@ -152,8 +155,9 @@ def _number(value, digits: int = 3) -> str:
     return "-" if pd.isna(value) else f"{value:.{digits}f}"
 
 
-def ledger_table(ledger: pd.DataFrame) -> Table:
-    """The nights at a glance, in 80 columns: estimate beside outcome, the high tier, the flag."""
+def ledger_table(ledger: pd.DataFrame) -> RenderableType:
+    """The nights at a glance, in 80 columns: estimate beside outcome, the high tier, the flag;
+    below, treated against control for the nights that held a control group."""
     table = Table(
         title="backtest: nightly scores against outcomes",
         box=box.SIMPLE_HEAD,
@@ -186,4 +190,45 @@ def ledger_table(ledger: pd.DataFrame) -> Table:
         f"model {m.model_version}: test AUC {_number(m.model_test_auc)}"
         for m in models.itertuples()
     )
+    campaigns = campaign_table(ledger)
+    return table if campaigns is None else Group(table, campaigns)
+
+
+def campaign_table(ledger: pd.DataFrame) -> Table | None:
+    """Per matured night and acted-on tier: churn of treated and control customers and the
+    difference with its 95% interval (None when no night held a control group)."""
+    rows = []
+    for row in ledger.to_dict("records"):
+        for tier in ACTED_TIERS:
+            prefix = f"tier_{tier}"
+            if pd.isna(row.get(f"{prefix}_control_customers")):
+                continue
+            rows.append(
+                (
+                    str(row["as_of"]),
+                    tier,
+                    f"{int(row[f'{prefix}_treated_customers']):,}",
+                    f"{int(row[f'{prefix}_control_customers']):,}",
+                    _number(row[f"{prefix}_treated_churn_rate"]),
+                    _number(row[f"{prefix}_control_churn_rate"]),
+                    f"{_number(row[f'{prefix}_treated_minus_control'])} "
+                    f"[{_number(row[f'{prefix}_treated_minus_control_ci_low'])}, "
+                    f"{_number(row[f'{prefix}_treated_minus_control_ci_high'])}]",
+                )
+            )
+    if not rows:
+        return None
+    table = Table(
+        title="treated against control: churn rates",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 0, 0, 1),
+        pad_edge=False,
+    )
+    for name in ("as_of", "tier", "treated", "control", "treated\nchurn", "control\nchurn"):
+        table.add_column(name, justify="left" if name in ("as_of", "tier") else "right")
+    table.add_column("treated - control [95% CI]", justify="right", no_wrap=True)
+    for cells in rows:
+        table.add_row(*cells)
+    table.caption = "negative: fewer treated customers churned (the action retained them)"
     return table

@@ -45,3 +45,42 @@ def data_import(
     from features.importers import import_dataset
 
     console.print(import_dataset(kind.value, src, out))
+
+
+@data_app.command("replay")
+@friendly_errors
+def data_replay(
+    world: Annotated[Path, typer.Option(help="A world written by `churn data synth`.")],
+    scores: Annotated[
+        Path, typer.Option(help="The scores day whose campaign to plant: an as_of= folder.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder for the replayed world.")],
+    effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ACTION=MULTIPLIER: the action's factor on a treated customer's daily churn "
+            "hazard from the scores day on (1 = no effect, 0.7 = 30% lower). Repeatable."
+        ),
+    ] = None,
+    default_effect: Annotated[
+        float | None, typer.Option(min=0.0, help="Multiplier for actions without --effect.")
+    ] = None,
+    horizon_days: Annotated[
+        int, typer.Option(min=1, help="Horizon of the true effect recorded in the truth.")
+    ] = 30,
+) -> None:
+    """Regenerate a synthetic world with a scores day's campaign planted: treated customers of
+    tier high/medium (not control) churn less from that day on; the truth records by how much."""
+    from features.synth.campaign import parse_effects
+    from features.synth.replay import replay_world
+
+    console.print(
+        replay_world(
+            world,
+            scores,
+            parse_effects(effect or []),
+            out,
+            default_effect=default_effect,
+            horizon_days=horizon_days,
+        )
+    )

@@ -271,3 +271,22 @@ def assemble(batches: list[Batch], pop: Population, latent: Latent, spec: WorldS
     )
     order = np.lexsort((joined.code[keep], joined.customer[keep], joined.ts[keep]))
     return Batch(*(getattr(joined, f)[keep][order] for f in Batch.__dataclass_fields__))
+
+
+def simulate_events(
+    rng: np.random.Generator,
+    pop: Population,
+    latent: Latent,
+    spec: WorldSpec,
+    campaigns: np.ndarray,
+    session_base: int,
+) -> Batch:
+    """Every event of the customers' lives, assembled; sessions numbered from `session_base`."""
+    batches, n_sessions = sessions(rng, pop, latent, spec, session_base)
+    visits, n_journeys = journeys(rng, pop, latent, spec, session_base + n_sessions)
+    closing, _ = cancellations(rng, pop, latent, spec, session_base + n_sessions + n_journeys)
+    batches += visits
+    batches += support(rng, pop, latent, spec)
+    batches += email(rng, pop, latent, spec, campaigns)
+    batches += payments(pop, spec)
+    return assemble(batches + closing, pop, latent, spec)

@@ -6,7 +6,7 @@ and linear within a day: P(churn in [a, b) | alive at a) = 1 - exp(-(H(b) - H(a)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.signal import lfilter
@@ -24,6 +24,10 @@ class Latent:
     churn_us: np.ndarray  # int64, churn instant; max int64 when no churn within the grid
     churn_day: np.ndarray  # int64 day index of churn; sim_days when none
     mechanism: np.ndarray  # int8 index into spec.MECHANISMS (0 = none)
+
+    def take(self, rows: np.ndarray) -> Latent:
+        """The paths of the customers at `rows` (positions in the chunk)."""
+        return Latent(*(getattr(self, f.name)[rows] for f in fields(self)))
 
 
 def dissatisfaction(rng: np.random.Generator, pop: Population, spec: WorldSpec) -> np.ndarray:
@@ -81,24 +85,77 @@ def hazard_components(
 def simulate_latent(rng: np.random.Generator, pop: Population, spec: WorldSpec) -> Latent:
     """Dissatisfaction, hazard, churn time (exact under a daily-constant hazard) and mechanism."""
     dis = dissatisfaction(rng, pop, spec)
-    h_dis, h_price, h_trace = hazard_components(dis, pop, spec)
-    hazard = h_dis + h_price + h_trace
+    parts = hazard_components(dis, pop, spec)
+    hazard = parts[0] + parts[1] + parts[2]
     n, days = hazard.shape
     cum = np.zeros((n, days + 1), dtype=np.float64)
     np.cumsum(hazard, axis=1, out=cum[:, 1:])
-    crossed = cum[:, 1:] > pop.churn_threshold[:, None]
+    day, churn_us, mechanism = _churn(rng, parts, hazard, cum, pop.churn_threshold, spec)
+    return Latent(dis, cum, churn_us, day, mechanism)
+
+
+def _churn(
+    rng: np.random.Generator,
+    parts: tuple[np.ndarray, ...],
+    hazard: np.ndarray,
+    cum: np.ndarray,
+    threshold: np.ndarray,
+    spec: WorldSpec,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Churn day, instant and mechanism: where the cumulative hazard first crosses the
+    threshold (one uniform draw per churner, in row order, picks the mechanism)."""
+    n, days = hazard.shape
+    crossed = cum[:, 1:] > threshold[:, None]
     churned = crossed.any(axis=1)
     day = np.where(churned, crossed.argmax(axis=1), days)
     rows = np.flatnonzero(churned)
     d = day[rows]
-    frac = (pop.churn_threshold[rows] - cum[rows, d]) / hazard[rows, d]
+    frac = (threshold[rows] - cum[rows, d]) / hazard[rows, d]
     churn_us = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     churn_us[rows] = spec.start_us + ((d + np.clip(frac, 0.0, 1.0 - 1e-9)) * DAY_US).astype(
         np.int64
     )
     # Competing risks: the mechanism is drawn in proportion to each hazard on the churn day.
-    parts = np.stack([h_dis[rows, d], h_price[rows, d], h_trace[rows, d]], axis=1)
-    draw = rng.random(len(rows)) * parts.sum(axis=1)
+    stacked = np.stack([part[rows, d] for part in parts], axis=1)
+    draw = rng.random(len(rows)) * stacked.sum(axis=1)
     mechanism = np.zeros(n, dtype=np.int8)
-    mechanism[rows] = 1 + (draw[:, None] >= np.cumsum(parts, axis=1)).sum(axis=1).clip(0, 2)
-    return Latent(dis, cum, churn_us, day, mechanism)
+    mechanism[rows] = 1 + (draw[:, None] >= np.cumsum(stacked, axis=1)).sum(axis=1).clip(0, 2)
+    return day, churn_us, mechanism
+
+
+def treat_latent(
+    rng: np.random.Generator,
+    pop: Population,
+    latent: Latent,
+    spec: WorldSpec,
+    day: int,
+    multiplier: np.ndarray,
+) -> Latent:
+    """The same customers with each one's daily hazard multiplied by `multiplier` from world day
+    `day` on: the cumulative hazard up to that day, and so any churn before it, is unchanged.
+    A customer whose churn moves gets a new mechanism drawn from `rng` (never the world's own
+    stream, so nothing else the world drew changes)."""
+    rows = np.flatnonzero(multiplier != 1.0)
+    if not len(rows):
+        return latent
+    treated = pop.take(rows)
+    parts = hazard_components(latent.dissatisfaction[rows], treated, spec)
+    for part in parts:
+        part[:, day:] *= multiplier[rows, None]
+    hazard = parts[0] + parts[1] + parts[2]
+    cum = latent.cumulative_hazard[rows]  # a copy (fancy indexing)
+    cum[:, day + 1 :] = cum[:, day, None] + np.cumsum(hazard[:, day:], axis=1)
+    churn_day, churn_us, mechanism = _churn(rng, parts, hazard, cum, treated.churn_threshold, spec)
+    moved = churn_us != latent.churn_us[rows]
+    result = Latent(
+        latent.dissatisfaction,
+        latent.cumulative_hazard.copy(),
+        latent.churn_us.copy(),
+        latent.churn_day.copy(),
+        latent.mechanism.copy(),
+    )
+    result.cumulative_hazard[rows] = cum
+    result.churn_us[rows] = churn_us
+    result.churn_day[rows] = churn_day
+    result.mechanism[rows[moved]] = mechanism[moved]
+    return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -32,6 +32,10 @@ class Population:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def take(self, rows: np.ndarray) -> Population:
+        """The customers at `rows` (positions in this chunk), as a population of their own."""
+        return Population(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
 
 def customer_ids(index: np.ndarray, total: int) -> np.ndarray:

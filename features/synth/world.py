@@ -6,12 +6,13 @@ Each chunk draws from its own child of `SeedSequence(seed)`, so the files depend
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from features.atomic import atomic_directory, check_owned
 from features.contract import CUSTOMERS, EVENTS
 from features.errors import ConfigError
 from features.synth import events as ev
+from features.synth.campaign import Campaign, Treatment, campaign_truth, continue_treated
+from features.synth.campaign import untreated_hazard as campaign_hazard
 from features.synth.latent import simulate_latent
 from features.synth.population import customer_ids, draw_population
 from features.synth.spec import EVENT_NAMES, MECHANISMS, WorldSpec
@@ -33,6 +36,8 @@ from features.synth.truth import customer_truth, hazard_table
 log = logging.getLogger(__name__)
 
 SESSIONS_PER_CHUNK = 10**9  # session numbers of chunk k start at k * 1e9: unique world-wide
+# A replayed campaign numbers the sessions it draws anew from the middle of the chunk's range.
+REPLAY_SESSIONS = SESSIONS_PER_CHUNK // 2
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
 
 
@@ -46,6 +51,7 @@ class ChunkResult:
     churners: np.ndarray  # by mechanism
     first_ts: int
     last_ts: int
+    treatment: pa.Table | None = None  # a replay's scored customers: their untreated hazard
 
 
 @dataclass(frozen=True)
@@ -126,22 +132,23 @@ def simulate_chunk(
     spec: WorldSpec,
     staging: Path,
     truth: bool,
+    treatment: Treatment | None = None,
 ) -> ChunkResult:
-    """Simulate customers [first, first + n) and write their events (and truth) part files."""
+    """Simulate customers [first, first + n) and write their events (and truth) part files;
+    with a `treatment`, the world continues from its day with the campaign applied."""
     rng = np.random.default_rng(seed)
     pop = draw_population(rng, first, n, spec)
     latent = simulate_latent(rng, pop, spec)
     base = chunk * SESSIONS_PER_CHUNK
-    batches, n_sessions = ev.sessions(rng, pop, latent, spec, base)
-    journeys, n_journeys = ev.journeys(rng, pop, latent, spec, base + n_sessions)
-    closing, _ = ev.cancellations(rng, pop, latent, spec, base + n_sessions + n_journeys)
-    batches += journeys
-    batches += ev.support(rng, pop, latent, spec)
-    batches += ev.email(rng, pop, latent, spec, campaigns)
-    batches += ev.payments(pop, spec)
-    batch = ev.assemble(batches + closing, pop, latent, spec)
-
+    batch = ev.simulate_events(rng, pop, latent, spec, campaigns, base)
     ids = pa.array(customer_ids(pop.index, total), CUSTOMERS.column("customer_id").type)
+    untreated = None
+    if treatment is not None:
+        untreated = campaign_hazard(ids, pop, latent, treatment, spec)
+        latent, batch = continue_treated(
+            seed, pop, latent, batch, treatment, spec, campaigns, base + REPLAY_SESSIONS
+        )
+
     name = f"part-{chunk:05d}.parquet"
     pq.write_table(events_table(ids, batch), staging / "events" / name, **PARQUET_OPTIONS)
     truth_rows = None
@@ -167,6 +174,7 @@ def simulate_chunk(
         churners=np.bincount(latent.mechanism[churned], minlength=len(MECHANISMS)),
         first_ts=int(batch.ts.min()) if len(batch.ts) else spec.end_us,
         last_ts=int(batch.ts.max()) if len(batch.ts) else spec.start_us,
+        treatment=untreated,
     )
 
 
@@ -187,8 +195,11 @@ def write_world(
     workers: int | None = None,
     chunk_size: int | None = None,
     spec: WorldSpec | None = None,
+    campaign: Campaign | None = None,
 ) -> WorldSummary:
-    """Simulate `customers` customers and write customers, events parts and truth to `out`."""
+    """Simulate `customers` customers and write customers, events parts and truth to `out`
+    (the truth's `world.json` holds the seed, size and spec that regenerate the world). A
+    `campaign` replays the world with it (see `features.synth.replay`)."""
     if customers < 1:
         raise ConfigError(f"synth: --customers must be at least 1, got {customers}")
     spec = spec or WorldSpec()
@@ -196,6 +207,8 @@ def write_world(
         spec = replace(spec, chunk_size=chunk_size)
     if spec.chunk_size < 1:
         raise ConfigError(f"synth: chunk size must be at least 1, got {spec.chunk_size}")
+    if campaign is not None and not truth:
+        raise ConfigError("replay: a campaign is written with its ground truth")
     out = Path(out)
     check_owned(out)  # before minutes of simulation, not after
     began = time.perf_counter()
@@ -209,12 +222,16 @@ def write_world(
         f"{customers:,}", len(starts), n_workers, seed,
     )  # fmt: skip
 
-    with atomic_directory(out, "churn data synth") as staging:
+    writer = "churn data synth" if campaign is None else "churn data replay"
+    with atomic_directory(out, writer) as staging:
         (staging / "events").mkdir()
         if truth:
             (staging / "truth" / "hazard").mkdir(parents=True)
+            record = {"seed": seed, "customers": customers, "spec": asdict(spec)}
+            (staging / "truth" / "world.json").write_text(json.dumps(record, indent=1) + "\n")
         jobs = [
             (k, s, n, customers, children[k + 1], campaigns, spec, staging, truth)
+            + ((campaign.chunk(s, n),) if campaign is not None else ())
             for k, (s, n) in enumerate(zip(starts, sizes, strict=True))
         ]
         results = _run(jobs, n_workers)
@@ -229,6 +246,11 @@ def write_world(
                 staging / "truth" / "customers.parquet",
                 **PARQUET_OPTIONS,
             )
+        if campaign is not None:
+            hazard = pa.concat_tables([r.treatment for r in results if r.treatment is not None])
+            rows, planted = campaign_truth(campaign, hazard.to_pandas())
+            rows.to_parquet(staging / "truth" / "treatment.parquet", index=False)
+            (staging / "truth" / "campaign.json").write_text(json.dumps(planted, indent=1) + "\n")
     counts = np.sum([r.event_counts for r in results], axis=0)
     churners = np.sum([r.churners for r in results], axis=0)
     summary = WorldSummary(

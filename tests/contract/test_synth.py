@@ -59,7 +59,8 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(world, tmp_pa
     write_world(tmp_path / "again", customers=CUSTOMERS, seed=7, chunk_size=CHUNK, workers=1)
     write_world(tmp_path / "other", customers=CUSTOMERS, seed=8, chunk_size=CHUNK, workers=1)
     first, again, other = _files(out), _files(tmp_path / "again"), _files(tmp_path / "other")
-    assert len(first) == 2 + 2 * 3  # customers, truth/customers, 3 events parts, 3 hazard parts
+    # customers, truth/customers, truth/world.json, 3 events parts, 3 hazard parts
+    assert len(first) == 3 + 2 * 3
     assert first == again
     assert first.keys() == other.keys()
     assert all(first[name] != other[name] for name in first)

@@ -1,5 +1,5 @@
 """The backtest ledger on hand-made nights: metrics against sklearn, the pending estimate, the
-customers that do not match, and the retrain flags."""
+customers that do not match, treated against control, and the retrain flags."""
 
 from __future__ import annotations
 
@@ -10,15 +10,23 @@ from pydantic import ValidationError
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from features.config import BacktestSettings
-from models.backtest import auc_standard_error, ledger_frame, ledger_row, retrain_reasons
+from models.backtest import (
+    auc_standard_error,
+    ledger_frame,
+    ledger_row,
+    newcombe_interval,
+    retrain_reasons,
+)
 
 PROBABILITY = [0.9, 0.7, 0.6, 0.4, 0.35, 0.3, 0.2, 0.15, 0.1, 0.05]
 CHURNED = [1, 0, 1, 1, 0, 0, 0, 1, 0, 0]
 TIER = ["high", "high", "medium", "medium", "medium", "other", "other", "other", "other", "other"]
+# An older night's column, gone from the scores since: still read, no longer reported.
 RISK = ["high", "high", "high", "high", "high", "high", "medium", "medium", "medium", "low"]
 
 
 def night(ids: list[str] | None = None) -> pd.DataFrame:
+    """An older night: tiers but no control group."""
     ids = ids or [f"c{k}" for k in range(len(PROBABILITY))]
     return pd.DataFrame(
         {
@@ -56,17 +64,109 @@ def test_matured_metrics_equal_sklearn_on_the_same_rows() -> None:
     assert row["unlabelled_rows"] == row["unscored_active"] == 0
 
 
-def test_precision_and_capture_per_tier_and_risk_tier() -> None:
+def test_precision_and_capture_per_tier() -> None:
     row = ledger_row("2026-05-01", night(), outcomes(), SETTINGS)
     # high: c0 (churned), c1; medium: c2, c3 (both churned), c4; other: c5..c9 (c7 churned)
     assert (row["tier_high_churners"], row["tier_high_precision"]) == (1, 0.5)
     assert row["tier_medium_precision"] == pytest.approx(2 / 3)
     assert row["tier_other_precision"] == pytest.approx(1 / 5)
     assert [row[f"tier_{t}_capture"] for t in ("high", "medium", "other")] == [0.25, 0.5, 0.25]
-    # risk tiers: high c0..c5 (3 churners), medium c6..c8 (1), low c9 (0)
-    assert row["risk_tier_high_precision"] == pytest.approx(3 / 6)
-    assert row["risk_tier_high_capture"] == pytest.approx(3 / 4)
-    assert (row["risk_tier_low_customers"], row["risk_tier_low_precision"]) == (1, 0.0)
+    # The old risk_tier column is read without complaint and no longer reported; an old night
+    # has no control group, so no treated-against-control columns either.
+    assert not any(key.startswith("risk_tier") for key in row)
+    assert not any("control" in key for key in row)
+    without = ledger_row("2026-05-01", night().drop(columns="risk_tier"), outcomes(), SETTINGS)
+    assert without == row
+
+
+# Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10 (hybrid score, no
+# continuity correction): (a) 56/70 - 48/80 ... (h) 10/10 - 0/10.
+NEWCOMBE_TABLE_II = [
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((6, 7, 2, 7), (0.0582, 0.8062)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ((0, 10, 0, 20), (-0.1611, 0.2775)),
+    ((0, 10, 0, 10), (-0.2775, 0.2775)),
+    ((10, 10, 0, 20), (0.6791, 1.0000)),
+    ((10, 10, 0, 10), (0.6075, 1.0000)),
+]
+
+
+@pytest.mark.parametrize(("counts", "published"), NEWCOMBE_TABLE_II)
+def test_newcombe_interval_reproduces_the_published_examples(counts, published) -> None:
+    low, high = newcombe_interval(*counts, 0.95)
+    assert (round(low, 4), round(high, 4)) == published
+
+
+def test_newcombe_interval_by_hand() -> None:
+    """56/70 - 48/80 from the Wilson intervals written out: p = 0.8 and 0.6, z = 1.959964."""
+    z = 1.959963984540054
+
+    def wilson(k: int, n: int) -> tuple[float, float]:
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return centre - half, centre + half
+
+    (l1, u1), (l2, u2) = wilson(56, 70), wilson(48, 80)
+    assert (l1, u1) == pytest.approx((0.69183, 0.87695), abs=1e-5)
+    expected = (0.2 - np.hypot(0.8 - l1, u2 - 0.6), 0.2 + np.hypot(u1 - 0.8, 0.6 - l2))
+    assert newcombe_interval(56, 70, 48, 80, 0.95) == pytest.approx(expected, abs=1e-12)
+    assert expected == pytest.approx((0.05243, 0.33387), abs=1e-5)
+
+
+def campaign_night() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A night with a control group: 20 high (5 in control), 10 medium (2), 10 other (1)."""
+    tier = ["high"] * 20 + ["medium"] * 10 + ["other"] * 10
+    control = [k < 5 for k in range(20)] + [k < 2 for k in range(10)] + [k < 1 for k in range(10)]
+    # high: control churned 3 of 5, treated 3 of 15; medium: control 0 of 2, treated 2 of 8.
+    churned = [k < 3 for k in range(5)] + [k < 3 for k in range(15)]
+    churned += [False, False] + [k < 2 for k in range(8)] + [False] * 10
+    ids = [f"c{k}" for k in range(40)]
+    scores = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "churn_probability": 0.3,
+            "tier": tier,
+            "control": control,
+            "model_version": "churn/4",
+        }
+    )
+    labels = pd.DataFrame({"customer_id": ids, "churned": np.array(churned, dtype=float)})
+    return scores, labels.sample(frac=1.0, random_state=1)
+
+
+def test_treated_against_control_per_acted_on_tier() -> None:
+    scores, labels = campaign_night()
+    row = ledger_row("2026-05-01", scores, labels, SETTINGS)
+    assert (row["tier_high_treated_customers"], row["tier_high_control_customers"]) == (15, 5)
+    assert (row["tier_high_treated_churners"], row["tier_high_control_churners"]) == (3, 3)
+    assert row["tier_high_treated_churn_rate"] == pytest.approx(0.2)
+    assert row["tier_high_control_churn_rate"] == pytest.approx(0.6)
+    assert row["tier_high_treated_minus_control"] == pytest.approx(-0.4)
+    interval = (row["tier_high_treated_minus_control_ci_low"],
+                row["tier_high_treated_minus_control_ci_high"])  # fmt: skip
+    assert interval == pytest.approx(newcombe_interval(3, 15, 3, 5, 0.95))
+    assert interval[0] < -0.4 < interval[1] < 0.1
+    assert row["tier_medium_treated_minus_control"] == pytest.approx(0.25)
+    assert row["tier_medium_treated_minus_control_ci_low"] < 0  # two controls say little
+    assert not any(key.startswith("tier_other_treated") for key in row)
+    frame = ledger_frame([row, ledger_row("2026-04-01", night(), outcomes(), SETTINGS)])
+    assert str(frame["tier_high_control_customers"].dtype) == "Int64"
+    assert frame["tier_high_control_customers"].isna().tolist() == [False, True]
+    assert frame["tier_high_treated_minus_control_ci_low"].dtype == np.float64
+
+
+def test_an_empty_control_group_leaves_the_difference_null() -> None:
+    scores, labels = campaign_night()
+    scores["control"] = scores["control"] & (scores["tier"] != "medium")
+    row = ledger_row("2026-05-01", scores, labels, SETTINGS)
+    assert row["tier_medium_control_customers"] == 0
+    assert row["tier_medium_control_churn_rate"] is None
+    assert row["tier_medium_treated_minus_control"] is None
+    assert row["tier_medium_treated_minus_control_ci_low"] is None
+    assert row["tier_high_treated_minus_control"] == pytest.approx(-0.4)
 
 
 def test_pending_night_expects_the_sum_of_its_probabilities() -> None:
@@ -79,7 +179,7 @@ def test_pending_night_expects_the_sum_of_its_probabilities() -> None:
     )
     assert row["tier_high_expected_churners"] == pytest.approx(0.9 + 0.7)
     assert row["tier_medium_expected_precision"] == pytest.approx((0.6 + 0.4 + 0.35) / 3)
-    assert row["risk_tier_low_expected_precision"] == pytest.approx(0.05)
+    assert row["tier_other_expected_precision"] == pytest.approx(0.8 / 5)  # c5..c9
     assert "churners" not in row and "roc_auc" not in row
 
 
