@@ -12,6 +12,7 @@ import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from features.contract import CUSTOMERS, EVENTS, LABELS
 from features.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -31,6 +33,51 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.y
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TableSource(Section):
+    """Where one table lives under --data and what its contract columns are called there."""
+
+    # A file or a folder of parts, relative to --data (Parquet, CSV, CSV.gz, JSON lines, .gz);
+    # default: found by the table's name (events.parquet, events/, events.csv, events.jsonl...).
+    path: str | None = None
+    # Contract column -> the column's name in the export, e.g. {customer_id: user_id}.
+    columns: dict[str, str] = {}
+
+
+class DataSources(Section):
+    """How a user's export maps onto the data contract (`features.dataset`)."""
+
+    # The zone of timestamps stored without one (e.g. Europe/Berlin); default: such timestamps
+    # are refused, since guessing a zone moves every event across the cutoff.
+    timezone: str | None = None
+    customers: TableSource = TableSource()
+    events: TableSource = TableSource()
+    labels: TableSource = TableSource()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is None:
+            return zone
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {zone!r}; use an IANA name such as Europe/Berlin or UTC"
+            ) from None
+        return zone
+
+    @model_validator(mode="after")
+    def _contract_columns(self) -> DataSources:
+        for schema in (CUSTOMERS, EVENTS, LABELS):
+            unknown = sorted(set(getattr(self, schema.name).columns) - set(schema.names))
+            if unknown:
+                raise ValueError(
+                    f"data.{schema.name}.columns: {unknown} are not {schema.name} columns of the "
+                    f"contract; map these: {schema.names} (contract name: name in your export)"
+                )
+        return self
 
 
 class Signals(Section):
@@ -368,6 +415,7 @@ FEATURE_SECTIONS = ("signals", "churn", "snapshots", "features")
 
 class Config(Section):
     name: str
+    data: DataSources = DataSources()
     signals: Signals
     churn: Churn
     snapshots: Snapshots = Snapshots()

@@ -1,4 +1,4 @@
-"""Open a dataset (folder of Parquet or CSV files, or a DuckDB file) as Ibis tables.
+"""Open a dataset (a folder of Parquet, CSV or JSON-lines tables, or a DuckDB file) as Ibis tables.
 
 Tables stay lazy: nothing is read until a query runs, so a 50M-event dataset costs no memory to
 open. The same `Dataset` shape works over DuckDB (default) or a Spark session.
@@ -7,6 +7,8 @@ open. The same `Dataset` shape works over DuckDB (default) or a Spark session.
 from __future__ import annotations
 
 import csv
+import glob
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import ibis
 import pyarrow as pa
 
 from features import contract
+from features.config import DataSources, TableSource
 from features.engines import duckdb_connection
 from features.errors import DataContractError
 
@@ -45,58 +48,189 @@ class Dataset:
     events: ibis.Table
     labels: ibis.Table | None
     source: Path
-    # Tables read from CSV files, whose numbers are text until validation parses them.
+    # Tables read from CSV or JSON lines, whose numbers may be text until validation parses them.
     csv_tables: frozenset[str] = frozenset()
 
 
-def _table_path(folder: Path, table: str) -> tuple[str, str] | None:
-    """Where a table lives in a folder: `T.parquet`, a folder `T/` of parts, or `T.csv`."""
-    if (folder / f"{table}.parquet").is_file():
-        return "parquet", str(folder / f"{table}.parquet")
-    if (folder / table).is_dir() and any((folder / table).glob("*.parquet")):
-        return "parquet", str(folder / table / "*.parquet")
-    if (folder / f"{table}.csv").is_file():
-        return "csv", str(folder / f"{table}.csv")
+# A table's file suffixes, by reader: CSV and JSON lines may be gzip-compressed.
+FORMATS = (
+    ("parquet", ".parquet"),
+    ("csv", ".csv"),
+    ("csv", ".csv.gz"),
+    ("json", ".jsonl"),
+    ("json", ".jsonl.gz"),
+    ("json", ".ndjson"),
+    ("json", ".ndjson.gz"),
+    ("json", ".json"),
+    ("json", ".json.gz"),
+)
+
+
+def _table_path(folder: Path, table: str, source: TableSource) -> tuple[str, str] | None:
+    """Where a table lives: `data.<table>.path`, else `T.parquet`, `T.csv(.gz)`, `T.jsonl(.gz)`
+    (or .ndjson/.json lines), or a folder `T/` of parts of one of those formats."""
+    if source.path is not None:
+        target = folder / source.path
+        located = _located(target)
+        if located is None:
+            raise DataContractError(
+                [
+                    f"data.{table}.path: {target} is not a Parquet, CSV or JSON-lines file or a "
+                    "folder of such parts; fix the path (relative to --data)"
+                ]
+            )
+        return located
+    for _kind, suffix in FORMATS:
+        if (folder / f"{table}{suffix}").is_file():
+            return _located(folder / f"{table}{suffix}")
+    return _located(folder / table) if (folder / table).is_dir() else None
+
+
+def _located(target: Path) -> tuple[str, str] | None:
+    """The reader and location (a glob for a folder's parts) of a file or folder, or None."""
+    if target.is_file():
+        return next(((k, str(target)) for k, s in FORMATS if target.name.endswith(s)), None)
+    if target.is_dir():
+        for kind, suffix in FORMATS:
+            if any(target.glob(f"*{suffix}")):
+                return kind, str(target / f"*{suffix}")
     return None
 
 
-def open_dataset(path: Path | str, con: ibis.BaseBackend | None = None) -> Dataset:
-    """Open the tables of a dataset; a missing required table is a contract error."""
+def open_dataset(
+    path: Path | str, con: ibis.BaseBackend | None = None, sources: DataSources | None = None
+) -> Dataset:
+    """Open the tables of a dataset, named and zoned as `sources` (the config's `data`) says; a
+    missing required table is a contract error. A labels-only snapshot gets an empty events
+    table."""
     path = Path(path)
+    sources = sources if sources is not None else DataSources()
     if not path.exists():
         raise DataContractError([f"dataset {path} does not exist; pass --data DIR"])
     if path.is_file():
         return _open_duckdb_file(path)
     con = con if con is not None else duckdb_connection()
     tables: dict[str, ibis.Table | None] = {}
-    csv_tables: set[str] = set()
+    text_tables: set[str] = set()
     for table in TABLES:
-        located = _table_path(path, table)
+        source = getattr(sources, table)
+        located = _table_path(path, table, source)
         if located is None:
             tables[table] = None
             continue
         kind, location = located
         name = f"{table}_source"
-        if kind == "parquet":
-            source = con.read_parquet(location, table_name=name)
-        elif con.name != "duckdb":
+        if kind != "parquet" and con.name != "duckdb":
             raise DataContractError(
                 [
-                    f"table {table}: {location} is CSV, which the {con.name} engine does not "
-                    "read here (it would guess the column types); convert the dataset to "
-                    "Parquet, or run with --engine duckdb"
+                    f"table {table}: {location} is {kind.upper()}, which the {con.name} engine "
+                    "does not read here (it would guess the column types); convert the dataset "
+                    "to Parquet, or run with --engine duckdb"
                 ]
             )
-        else:
-            csv_tables.add(table)
-            types = _csv_string_types(location, table)
+        if kind == "parquet":
+            raw = con.read_parquet(location, table_name=name)
+        elif kind == "csv":
+            text_tables.add(table)
+            types = _csv_string_types(location, table, source)
             # Quotes as RFC 4180 says, not sniffed: a sample without quotes would make a quoted
             # "9,99" further down a row with one field too many.
-            source = con.read_csv(location, table_name=name, types=types, quote='"', escape='"')
-        tables[table] = _normalise_timestamps(con, source, name)
+            raw = con.read_csv(location, table_name=name, types=types, quote='"', escape='"')
+        else:
+            text_tables.add(table)
+            raw = con.read_json(location, table_name=name, format="newline_delimited")
+        text = kind != "parquet"  # no stored types: ids and times are read from their text
+        mapped = _mapped(table, raw, source, location, text)
+        tables[table] = _zoned(con, _normalise_timestamps(con, mapped, name), table, sources, text)
+    if tables["events"] is None and tables["labels"] is not None:
+        tables["events"] = _no_events(con)
     _require_tables(path, tables)
     labels = tables["labels"]
-    return Dataset(con, tables["customers"], tables["events"], labels, path, frozenset(csv_tables))
+    return Dataset(con, tables["customers"], tables["events"], labels, path, frozenset(text_tables))
+
+
+def _mapped(
+    table: str, raw: ibis.Table, source: TableSource, location: str, text: bool
+) -> ibis.Table:
+    """The table with its export's column names renamed to the contract's (and, from a text
+    format, ids written as numbers read as the text they are)."""
+    missing = {c: n for c, n in source.columns.items() if n not in raw.columns}
+    if missing:
+        contract_name, export_name = next(iter(missing.items()))
+        raise DataContractError(
+            [
+                f"data.{table}.columns.{contract_name}: column {export_name!r} is not in "
+                f"{location} (columns present: {', '.join(raw.columns)}); name the column that "
+                f"holds {contract_name}"
+            ]
+        )
+    renamed = raw.rename({c: n for c, n in source.columns.items() if c != n})
+    if not text:
+        return renamed
+    schema = getattr(contract, table.upper())
+    ids = [c.name for c in schema.columns if c.type == pa.string() and c.name in renamed.columns]
+    casts = {c: renamed[c].cast("string") for c in ids if renamed[c].type().is_integer()}
+    return renamed.mutate(**casts) if casts else renamed
+
+
+ZONE_SUFFIX = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _zoned(
+    con: ibis.BaseBackend, table: ibis.Table, name: str, sources: DataSources, text: bool
+) -> ibis.Table:
+    """Contract timestamps as UTC where the export says how: from a text format, times written
+    as text are parsed when every value parses; times without a zone are read as wall-clock
+    times of `data.timezone`. Anything else is left for validation to refuse with its fix."""
+    zone = sources.timezone
+    schema = getattr(contract, name.upper())
+    columns = [c.name for c in schema.columns if pa.types.is_timestamp(c.type)]
+    replaced = []
+    for column in (c for c in columns if c in table.columns):
+        kind = table[column].type()
+        expression = f'"{column}"'
+        if kind.is_string() and text:
+            zoned_text = bool(table[column].re_search(ZONE_SUFFIX).all().execute())
+            target = "TIMESTAMPTZ" if zoned_text else "TIMESTAMP"
+            parsed = table[column].try_cast(_UTC_MICROS if zoned_text else "timestamp")
+            if int(table.filter(table[column].notnull() & parsed.isnull()).count().execute()):
+                continue  # some text is no timestamp: validation names it
+            expression = f'TRY_CAST("{column}" AS {target})'
+            naive = not zoned_text
+        elif kind.is_timestamp():
+            naive = kind.timezone is None
+        else:
+            continue
+        if naive and zone is not None:
+            # DuckDB's timezone(zone, naive) reads the wall-clock time in that zone (DST too).
+            expression = f"timezone('{zone}', {expression})"
+        elif expression == f'"{column}"':
+            continue
+        replaced.append((column, expression))
+    if not replaced:
+        return table
+    if con.name != "duckdb":
+        raise DataContractError(
+            [
+                f"data.timezone: the {con.name} engine does not localise {name} "
+                f"{[c for c, _ in replaced]} here; store them in UTC, or run with --engine duckdb"
+            ]
+        )
+    view = f"{name}_zoned"
+    listing = ", ".join(f'{expression} AS "{column}"' for column, expression in replaced)
+    # A view, not `con.sql`: ibis 12 describes a query with a cursor method duckdb 2 removed.
+    con.raw_sql(
+        f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * REPLACE ({listing}) '
+        f"FROM ({con.compile(table)})"
+    )
+    zoned = con.table(view)
+    aware = [c for c, _ in replaced if zoned[c].type().is_timestamp() and zoned[c].type().timezone]
+    return zoned.mutate(**{c: zoned[c].cast(_UTC_MICROS) for c in aware})
+
+
+def _no_events(con: ibis.BaseBackend) -> ibis.Table:
+    """An empty events table of the contract's types (a labels-only snapshot has no events)."""
+    return ibis.memtable(contract.EVENTS.arrow().empty_table())
 
 
 def _open_duckdb_file(path: Path) -> Dataset:
@@ -113,12 +247,15 @@ def _open_duckdb_file(path: Path) -> Dataset:
     return Dataset(con, tables["customers"], tables["events"], tables["labels"], path)
 
 
-def _csv_string_types(location: str, table: str) -> dict[str, str]:
-    """DuckDB column types forcing every column of a CSV file but the contract's timestamps and
-    booleans to text (ids stay strings; numbers are parsed by validation)."""
-    with open(location, newline="") as handle:
+def _csv_string_types(location: str, table: str, source: TableSource) -> dict[str, str]:
+    """DuckDB column types forcing every column of a CSV file (or of its first part) but the
+    contract's timestamps and booleans to text (ids stay strings; validation parses numbers)."""
+    first = sorted(glob.glob(location))[0]
+    opener = gzip.open if first.endswith(".gz") else open
+    with opener(first, "rt", newline="") as handle:
         header = next(csv.reader(handle), [])
-    return {column: "VARCHAR" for column in header if column not in _CSV_TYPED[table]}
+    typed = {source.columns.get(name, name) for name in _CSV_TYPED[table]}
+    return {column: "VARCHAR" for column in header if column not in typed}
 
 
 def _normalise_timestamps(con: ibis.BaseBackend, table: ibis.Table, name: str) -> ibis.Table:
@@ -137,8 +274,9 @@ def _require_tables(path: Path, tables: dict[str, ibis.Table | None]) -> None:
     if missing:
         raise DataContractError(
             [
-                f"table {t}: not found in {path}; expected {t}.parquet, a {t}/ folder of "
-                f"Parquet parts, {t}.csv, or a table '{t}' in a DuckDB file"
+                f"table {t}: not found in {path}; expected {t}.parquet, {t}.csv(.gz), "
+                f"{t}.jsonl(.gz), a {t}/ folder of such parts, a table '{t}' in a DuckDB file, "
+                f"or data.{t}.path in the config"
                 for t in missing
             ]
         )

@@ -40,7 +40,7 @@ def validated_with_report(
     spark_conf: dict[str, str] | None = None,
 ) -> Iterator[tuple[Dataset, ValidationReport]]:
     """As `validated_dataset`, with validation's report (counts of what cleaning dropped)."""
-    opened = open_dataset(path)
+    opened = open_dataset(path, sources=cfg.data)
     with bounded_duckdb(opened.con, cfg.engine.duckdb_memory_limit):
         report = validate_dataset(opened, cfg)
         if engine == "duckdb":
@@ -48,7 +48,7 @@ def validated_with_report(
             return
     # Validation's checks use DuckDB-only typing (Spark reads timestamps without a zone), so the
     # contract is checked on DuckDB over the same files and the same cleaning is replayed on Spark.
-    raw = open_dataset(path, con=connect(engine, spark_master, spark_conf))
+    raw = open_dataset(path, con=connect(engine, spark_master, spark_conf), sources=cfg.data)
     known = raw.customers.select("customer_id").distinct()
     events = raw.events
     if report.duplicate_events_dropped:

@@ -272,7 +272,10 @@ def _type_problem(
     example = table[column].min().execute() if rows and not actual.is_unknown() else None
     if expected.is_timestamp() and actual.is_timestamp() and actual.timezone is None:
         what = "hold timestamps without a time zone"
-        fix = f"convert {column} to UTC and store it as {ARROW_UTC}"
+        fix = (
+            f"convert {column} to UTC and store it as {ARROW_UTC}, or name the zone they are "
+            "in with data.timezone (e.g. Europe/Berlin)"
+        )
     elif expected.is_timestamp():
         what = f"are stored as {actual} instead of a timestamp"
         fix = f"parse {column} and store it as UTC ({ARROW_UTC})"

@@ -1,0 +1,181 @@
+"""A user's export as it comes: other column names, local timestamps without a zone, CSV, gzip,
+JSON lines, folders of parts, and a labels-only snapshot (the config's `data` section)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+
+from features.config import load_config
+from features.errors import DataContractError
+from features.matrix import build_matrix
+from features.synth import write_world
+from pipelines import catalog
+
+AS_OF = pd.Timestamp("2026-07-01", tz="UTC")
+EXPORT_NAMES = {"customer_id": "user_id", "ts": "timestamp", "event": "event_name"}
+ZONE = "Europe/Berlin"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sources") / "world"
+    write_world(folder, customers=200, seed=9, truth=False)
+    return folder
+
+
+def world_frames(world: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    customers = pd.read_parquet(world / "customers.parquet")
+    events = pads.dataset(world / "events").to_table().to_pandas()
+    return customers, events
+
+
+def export_frames(world: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The world as a CRM/tracker would export it: its own column names, local wall-clock times
+    in Berlin without a zone."""
+    customers, events = world_frames(world)
+    local = events["ts"].dt.tz_convert(ZONE).dt.tz_localize(None)
+    events = events.assign(ts=local).rename(columns=EXPORT_NAMES)
+    customers = customers.assign(
+        signup_at=customers["signup_at"].dt.tz_convert(ZONE).dt.tz_localize(None)
+    ).rename(columns={"customer_id": "user_id"})
+    return customers, events
+
+
+def mapped_config(**data):
+    raw = load_config().model_dump()
+    raw["data"] = {
+        "timezone": ZONE,
+        "customers": {"columns": {"customer_id": "user_id"}},
+        "events": {"columns": EXPORT_NAMES},
+        **data,
+    }
+    from features.config import Config
+
+    return Config.model_validate(raw)
+
+
+def write_csv(frame: pd.DataFrame, path: Path, compressed: bool = False) -> None:
+    text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+    if compressed:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+
+
+def write_jsonl(frame: pd.DataFrame, path: Path, compressed: bool = False) -> None:
+    text = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="us")
+    text = text.replace('Z"', '"')  # local wall-clock times, no zone
+    if compressed:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+
+
+def write_export(world: Path, folder: Path, kind: str) -> Path:
+    folder.mkdir()
+    customers, events = export_frames(world)
+    write_csv(customers, folder / "customers.csv")
+    if kind == "csv":
+        write_csv(events, folder / "events.csv")
+    elif kind == "csv.gz":
+        write_csv(events, folder / "events.csv.gz", compressed=True)
+    elif kind == "jsonl":
+        write_jsonl(events, folder / "events.jsonl")
+    elif kind == "jsonl.gz":
+        write_jsonl(events, folder / "events.jsonl.gz", compressed=True)
+    elif kind == "parquet":
+        events.to_parquet(folder / "events.parquet")
+    elif kind == "csv parts":
+        (folder / "events").mkdir()
+        for number, part in enumerate(
+            [events.iloc[: len(events) // 2], events.iloc[len(events) // 2 :]]
+        ):
+            write_csv(part, folder / "events" / f"part-{number}.csv")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(world) -> pd.DataFrame:
+    cfg = load_config()
+    with catalog.dataset(world, cfg) as dataset:
+        return build_matrix(dataset, cfg, [AS_OF])
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "jsonl", "jsonl.gz", "csv parts", "parquet"])
+def test_an_export_maps_onto_the_contract_and_builds_the_same_features(
+    world, reference, tmp_path, kind
+) -> None:
+    folder = write_export(world, tmp_path / "export", kind)
+    cfg = mapped_config()
+    with catalog.dataset(folder, cfg) as dataset:
+        events = dataset.events.to_pandas()
+        matrix = build_matrix(dataset, cfg, [AS_OF])
+    _, original = world_frames(world)
+    # Local Berlin times became the same UTC instants (both sides of the DST change).
+    assert str(events["ts"].dt.tz) == "UTC"
+    assert sorted(events["ts"]) == sorted(original["ts"].dt.floor("us"))
+    pd.testing.assert_frame_equal(
+        matrix.reset_index(drop=True), reference.reset_index(drop=True), check_exact=False
+    )
+
+
+def test_a_mapped_column_missing_from_the_export_is_named(world, tmp_path) -> None:
+    folder = write_export(world, tmp_path / "export", "csv")
+    cfg = mapped_config(events={"columns": {**EXPORT_NAMES, "customer_id": "userId"}})
+    with pytest.raises(DataContractError, match=r"data\.events\.columns\.customer_id.*'userId'"):
+        with catalog.dataset(folder, cfg):
+            pass
+
+
+def test_naive_timestamps_without_a_zone_are_refused_naming_the_setting(world, tmp_path) -> None:
+    folder = write_export(world, tmp_path / "export", "csv")
+    cfg = mapped_config(timezone=None)
+    with pytest.raises(DataContractError, match=r"without a time zone.*data\.timezone"):
+        with catalog.dataset(folder, cfg):
+            pass
+
+
+def test_a_configured_path_points_at_a_table_anywhere_under_data(world, tmp_path) -> None:
+    folder = write_export(world, tmp_path / "export", "jsonl")
+    (folder / "exports").mkdir()
+    (folder / "events.jsonl").rename(folder / "exports" / "tracks.jsonl")
+    cfg = mapped_config(events={"columns": EXPORT_NAMES, "path": "exports/tracks.jsonl"})
+    with catalog.dataset(folder, cfg) as dataset:
+        assert dataset.events.count().execute() > 0
+    wrong = mapped_config(events={"columns": EXPORT_NAMES, "path": "exports/nope.jsonl"})
+    with pytest.raises(DataContractError, match=r"data\.events\.path"):
+        with catalog.dataset(folder, wrong):
+            pass
+
+
+def test_a_labels_only_snapshot_needs_no_events_table(tmp_path) -> None:
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    ids = [f"c{i}" for i in range(40)]
+    as_of = pd.Timestamp("2026-03-01", tz="UTC")
+    pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_at": as_of - pd.Timedelta(days=100),
+            "monthly_bill": [float(20 + i) for i in range(40)],
+        }
+    ).to_parquet(folder / "customers.parquet")
+    pd.DataFrame(
+        {"customer_id": ids, "as_of": as_of, "churned": [i % 4 == 0 for i in range(40)]}
+    ).to_parquet(folder / "labels.parquet")
+    raw = load_config("configs/bigml.yaml").model_dump()
+    raw["features"]["profile_columns"] = ["monthly_bill"]
+    raw["features"]["categorical_columns"] = []
+    raw["scoring"]["value"]["column"] = "monthly_bill"
+    from features.config import Config
+
+    cfg = Config.model_validate(raw)
+    with catalog.dataset(folder, cfg) as dataset:
+        assert dataset.events.count().execute() == 0
+        matrix = build_matrix(dataset, cfg, [as_of])
+    assert len(matrix) == 40 and matrix["churned"].sum() == 10
