@@ -251,7 +251,7 @@ def test_dropped_cutoffs_reach_the_markdown_card_and_the_model_card() -> None:
     from reporting.evaluation_card import METRIC_KEYS
 
     metrics = dict.fromkeys(METRIC_KEYS, 0.5)
-    report = EvaluationReport(split.summary(), metrics, [], metrics, "platt", [])
+    report = EvaluationReport(split.summary(), metrics, metrics, "platt", [])
     importance = pd.DataFrame({"feature": [], "gain": [], "splits": []})
     markdown = report_markdown(report, importance)
     assert (
