@@ -76,8 +76,9 @@ class ReplaySummary:
                 _number(row["churn_difference"], "+.4f"),
             )
         effects = ", ".join(f"{a}={m:g}" for a, m in planted["effects"].items()) or "none given"
+        default = planted["default_effect"]
         table.caption = (
-            f"effects: {effects}; default {planted['default_effect']}. "
+            f"effects: {effects}; other actions: {'none' if default is None else f'{default:g}'}. "
             "difference = treated minus untreated churn probability (negative: retained)"
         )
         return Group(self.world, table)
