@@ -3,6 +3,8 @@ customers that do not match, treated against control, and the retrain flags."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -258,3 +260,23 @@ def test_backtest_settings_are_validated() -> None:
         BacktestSettings(observed_to_expected_band=(1.1, 2.0))
     with pytest.raises(ValidationError):
         BacktestSettings(max_auc_drop=-0.1)
+
+
+def test_the_printed_ledger_shows_treated_against_control_only_when_there_is_one() -> None:
+    from rich.console import Console
+
+    from pipelines.backtest import ledger_table
+
+    def printed(rows: list[dict]) -> str:
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(ledger_table(ledger_frame(rows)))
+        return console.export_text()
+
+    scores, labels = campaign_night()
+    text = printed([ledger_row("2026-05-01", scores, labels, SETTINGS)])
+    low, high = newcombe_interval(3, 15, 3, 5, 0.95)
+    assert "treated - control [95% CI]" in text
+    assert f"-0.400 [{low:.3f}, {high:.3f}]" in text
+    assert "treated - control" not in printed(
+        [ledger_row("2026-05-01", night(), outcomes(), SETTINGS)]
+    )
