@@ -4,7 +4,8 @@ model.txt        LightGBM booster, native text format
 calibrator.json  calibrator parameters (Platt or isotonic breakpoints)
 spec.json        feature names, dtypes, category levels, config fingerprint, code version
 reference.json   drift reference (binned training distributions) for PSI
-checksums.json   SHA-256 of the four files above, checked before every load
+value.txt        optional: the value model (expected revenue, models.value), LightGBM text
+checksums.json   SHA-256 of the files above, checked before every load
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from models.spec import FeatureSpec
 log = logging.getLogger(__name__)
 
 FILES = ("model.txt", "calibrator.json", "spec.json", "reference.json")
+# Files a bundle may have: checksummed when present, and then required by the checksum record.
+OPTIONAL_FILES = ("value.txt",)
 CHECKSUMS = "checksums.json"
 
 
@@ -35,6 +38,8 @@ class ModelBundle:
     calibrator: Calibrator
     spec: FeatureSpec
     reference: dict
+    # The value model (scoring.value.source: expected), None for bundles trained without one.
+    value_model: lgb.Booster | None = None
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's log-odds for each row, before calibration."""
@@ -49,11 +54,24 @@ class ModelBundle:
         values = self.booster.predict(self.spec.to_matrix(frame), pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.spec.names, "bias"], index=frame.index)
 
+    def expected_value(self, frame: pd.DataFrame) -> np.ndarray:
+        """Expected revenue over the value horizon for each row (the value model's prediction)."""
+        from models.value import predict_value
+
+        if self.value_model is None:
+            raise ChurnError(
+                "this model has no value model (value.txt): retrain it with "
+                "scoring.value.source: expected, or choose scoring.value.source revenue or column"
+            )
+        return predict_value(self.value_model, self.spec, frame)
+
     def save(self, folder: Path | str) -> Path:
-        """Write the four files into `folder` (created if needed)."""
+        """Write the bundle's files into `folder` (created if needed)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.txt").write_text(self.booster.model_to_string())
+        if self.value_model is not None:
+            (folder / "value.txt").write_text(self.value_model.model_to_string())
         for name, payload in (
             ("calibrator.json", self.calibrator.to_dict()),
             ("spec.json", self.spec.to_dict()),
@@ -81,12 +99,23 @@ class ModelBundle:
         calibrator = Calibrator.from_dict(json.loads((folder / "calibrator.json").read_text()))
         spec = FeatureSpec.from_dict(json.loads((folder / "spec.json").read_text()))
         reference = json.loads((folder / "reference.json").read_text())
-        return cls(booster, calibrator, spec, reference)
+        value = folder / "value.txt"
+        value_model = lgb.Booster(model_str=value.read_text()) if value.is_file() else None
+        return cls(booster, calibrator, spec, reference, value_model)
+
+
+def bundle_files(folder: Path | str) -> tuple[str, ...]:
+    """The required files and the optional ones present in `folder`."""
+    present = tuple(name for name in OPTIONAL_FILES if (Path(folder) / name).is_file())
+    return FILES + present
 
 
 def checksums(folder: Path | str) -> dict[str, str]:
-    """SHA-256 of each bundle file, by name."""
-    return {name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest() for name in FILES}
+    """SHA-256 of each bundle file (the optional ones when present), by name."""
+    return {
+        name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
+        for name in bundle_files(folder)
+    }
 
 
 def verify(folder: Path, label: str, recorded: dict | None = None) -> None:
@@ -111,7 +140,10 @@ def verify(folder: Path, label: str, recorded: dict | None = None) -> None:
             CHECKSUMS,
         )
         return
-    for name in FILES:
+    # An optional file is checked when present (an unrecorded one was added after registration)
+    # and when recorded (a recorded one that is gone was removed after it).
+    named = {name for record in records for name in record}
+    for name in FILES + tuple(n for n in OPTIONAL_FILES if n in named or (folder / n).is_file()):
         path = folder / name
         if not path.is_file():
             raise ChurnError(

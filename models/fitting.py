@@ -13,6 +13,7 @@ import pandas as pd
 from features.config import Config, Training
 from features.errors import DataContractError
 from features.matrix import matrix_hash
+from features.snapshots import value_horizon_days
 from models.bundle import ModelBundle
 from models.calibration import fit_calibrator
 from models.evaluation import (
@@ -29,6 +30,7 @@ from models.split import MatrixSplit
 from models.tiers import check_value_source, customer_value
 from models.training import train_booster, train_folds
 from models.tuning import TuningResult, make_folds, tune
+from models.value import evaluate_value, fit_value_model
 
 ECE_BINS = "10 equal-frequency bins"
 
@@ -73,6 +75,8 @@ class EvaluationReport:
     calibrator: str
     leakage_flags: list[dict]
     decisions: dict | None = None  # models.profit (None in reports written before it)
+    # models.value: the value model and trailing revenue against actual next-period revenue.
+    value: dict | None = None
     baseline: dict | None = None
     warning: str | None = None  # the split was not by time
     ece_bins: str = ECE_BINS
@@ -84,7 +88,7 @@ class EvaluationReport:
     extra: dict = field(default_factory=dict)
 
     ORDER = (
-        "split", "ece_bins", "model", "decisions", "model_uncalibrated", "calibrator",
+        "split", "ece_bins", "model", "decisions", "value", "model_uncalibrated", "calibrator",
         "baseline", "leakage_flags", "warning", "gate", "model_version", "data",
         "elapsed_seconds",
     )  # fmt: skip
@@ -93,6 +97,16 @@ class EvaluationReport:
         """The evaluation.json record (absent parts are left out, as they always were)."""
         entries = {key: getattr(self, key) for key in self.ORDER}
         return {key: value for key, value in entries.items() if value is not None}
+
+    def metrics(self) -> dict[str, float]:
+        """The test numbers for mlflow: the model's (test_*), the baseline's (baseline_*) and
+        the value model's against actual next-period revenue (test_value_*)."""
+        numbers = {f"test_{k}": v for k, v in self.model.items()}
+        baseline = self.baseline or {}
+        numbers |= {f"baseline_{k}": v for k, v in baseline.items() if isinstance(v, int | float)}
+        expected = (self.value or {}).get("sources", {}).get("expected", {})
+        numbers |= {f"test_value_{k}": v for k, v in expected.items() if v is not None}
+        return numbers
 
     @classmethod
     def from_dict(cls, entry: dict) -> EvaluationReport:
@@ -130,12 +144,15 @@ def fit_model(
     key: str,
     provenance: Provenance = Provenance(),
     on_trial=None,
+    value_model: bool = False,
 ) -> FittedModel:
     """Tune, refit with the same training function, calibrate on held-out scores.
 
     Time split: tune, stop early and calibrate on the validation cutoff. Single snapshot: tune
     by k-fold cross-validation over every non-test row, fit the final booster on all of them
-    with the cross-validated round count, and calibrate on the out-of-fold scores.
+    with the cross-validated round count, and calibrate on the out-of-fold scores. With
+    `value_model`, the bundle also carries the value model (models.value), fitted on the same
+    split's training and validation rows.
     """
     rows = split.fit_rows
     spec = FeatureSpec.from_frame(
@@ -185,7 +202,8 @@ def fit_model(
         calibrator.apply(final.predict(matrix, raw_score=True)),
         final.predict(matrix, pred_contrib=True)[:, :-1],
     )
-    bundle = ModelBundle(final, calibrator, spec, reference)
+    value = fit_value_model(split, spec, training) if value_model else None
+    bundle = ModelBundle(final, calibrator, spec, reference, value)
     return FittedModel(bundle, tuning, held_out.best_iteration)
 
 
@@ -195,7 +213,7 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> Eva
     label = test["churned"].to_numpy()
     raw = bundle.raw_score(test)
     probability = bundle.predict_proba(test)
-    decisions = profit_evaluation(label, probability, test_value(test, cfg), cfg.decisions)
+    decisions = profit_evaluation(label, probability, test_value(test, cfg, bundle), cfg.decisions)
     report = EvaluationReport(
         split=split.summary(),
         model={
@@ -206,6 +224,7 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> Eva
         model_uncalibrated=classification_metrics(label, 1.0 / (1.0 + np.exp(-raw))),
         calibrator=bundle.calibrator.method,
         leakage_flags=leakage_flags(test, bundle.spec.names, training.leakage_auc),
+        value=value_evaluation(bundle, test, cfg),
     )
     # The baseline learns from the same rows as the model.
     columns = baseline_columns(split.fit_rows, training.baseline_features)
@@ -221,15 +240,23 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> Eva
     return report
 
 
-def test_value(rows: pd.DataFrame, cfg: Config) -> np.ndarray:
-    """Each labelled row's value, as the scoring job computes it."""
-    return customer_value(rows, check_value_source(list(rows.columns), cfg))
+def test_value(rows: pd.DataFrame, cfg: Config, bundle: ModelBundle) -> np.ndarray:
+    """Each labelled row's value, as the scoring job computes it with this bundle."""
+    return customer_value(rows, check_value_source(list(rows.columns), cfg, bundle))
+
+
+def value_evaluation(bundle: ModelBundle, rows: pd.DataFrame, cfg: Config) -> dict | None:
+    """The bundle's value model (if any) and trailing revenue (`scoring.value.revenue_days`)
+    against the rows' actual revenue in the value horizon (None without that label)."""
+    predicted = bundle.expected_value(rows) if bundle.value_model is not None else None
+    trailing = f"revenue_{cfg.scoring.value.revenue_days}d"
+    return evaluate_value(predicted, rows, value_horizon_days(cfg), trailing)
 
 
 def champion_metrics(champion: ModelBundle, split: MatrixSplit, cfg: Config) -> dict:
     """A registered model's metrics on the new test rows (the promotion gate's comparison)."""
     label, probability = split.test["churned"].to_numpy(), champion.predict_proba(split.test)
-    value = test_value(split.test, cfg)
+    value = test_value(split.test, cfg, champion)
     profit = profit_evaluation(label, probability, value, cfg.decisions)
     return {**classification_metrics(label, probability), "empc": profit["empc_per_customer"]}
 

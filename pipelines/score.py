@@ -39,6 +39,7 @@ from models.scoring import (
     predict_chunk,
 )
 from models.tiers import check_value_source, customer_value
+from models.value import ExpectedValue
 from pipelines import catalog
 from pipelines.catalog import ResolvedModel
 from pipelines.manifest import ScoreManifest
@@ -183,7 +184,7 @@ def score_into(
         for chunk in chunks(matrix[feature_columns(matrix)], scoring.chunk_customers):
             drift.add_features(chunk)
     book = ReasonBook.for_bundle(bundle, cfg)
-    value_source = check_value_source(list(matrix.columns), cfg)
+    value_source = check_value_source(list(matrix.columns), cfg, bundle)
     if day.spark is not None:
         from pipelines.spark_scoring import score_on_spark
 
@@ -220,7 +221,7 @@ def local_parts(
     resolved: ResolvedModel,
     cfg: Config,
     book: ReasonBook,
-    value_source: str | None,
+    value_source: str | ExpectedValue | None,
     watch: Stopwatch,
     drift: DriftAccumulator,
 ) -> Iterable[pd.DataFrame]:

@@ -17,6 +17,7 @@ from features.config import Config
 from features.contract import EXPLAINED
 from models.bundle import ModelBundle
 from models.explain import ReasonBook
+from models.value import ExpectedValue
 from pipelines import catalog
 
 
@@ -63,12 +64,13 @@ def score_on_spark(
     features: SparkFeatures,
     bundle: ModelBundle,
     book: ReasonBook,
-    value_source: str | None,
+    value_source: str | ExpectedValue | None,
     cfg: Config,
     model_version: str,
 ) -> pd.DataFrame:
     """Every customer's explained rows, computed on Spark's executors, sorted by customer_id."""
-    # Text and plain dicts travel to the executors; the booster is rebuilt from its text there.
+    # Text and plain dicts travel to the executors; the booster is rebuilt from its text there
+    # (an ExpectedValue value source likewise: its value model pickles as its text).
     model_text = bundle.booster.model_to_string()
     calibrator, spec = bundle.calibrator.to_dict(), bundle.spec.to_dict()
     reference, fills, as_of = bundle.reference, features.fills, features.as_of
