@@ -32,19 +32,33 @@ class Source(StrEnum):
     cdnow = "cdnow"
     bigml = "bigml"
     eventsim = "eventsim"
+    segment = "segment"
+    ga4 = "ga4"
 
 
 @data_app.command("import")
 @friendly_errors
 def data_import(
-    kind: Annotated[Source, typer.Argument(help="Which public dataset SRC is.")],
-    src: Annotated[Path, typer.Argument(help="Source file or folder (see ../shared/data).")],
+    kind: Annotated[Source, typer.Argument(help="Which dataset or export SRC is.")],
+    src: Annotated[
+        Path, typer.Argument(help="Source file or folder of parts (see ../shared/data).")
+    ],
     out: Annotated[Path, typer.Option(help="Output folder in the data contract.")],
+    trait: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="segment: an identify trait to keep as a customers column (latest value), "
+            "repeatable. Traits are personal data: none is kept unless named, so name, email "
+            "or phone are copied only if you list them."
+        ),
+    ] = None,
 ) -> None:
-    """Convert a public dataset (CDNOW, BigML telecom, eventsim) into the data contract."""
+    """Convert a public dataset (CDNOW, BigML telecom, eventsim) or a first-party export into
+    the data contract: segment (JSON lines of track/page/screen/identify calls, a file, .gz or
+    a folder of parts) or ga4 (the GA4 BigQuery events_* export as JSON lines or Parquet)."""
     from features.importers import import_dataset
 
-    console.print(import_dataset(kind.value, src, out))
+    console.print(import_dataset(kind.value, src, out, traits=trait or ()))
 
 
 @data_app.command("replay")

@@ -1,12 +1,13 @@
-"""Importers for the public datasets in ../shared/data, each writing a dataset in the contract.
+"""Importers into the data contract: the public datasets in ../shared/data (cdnow, bigml,
+eventsim) and first-party exports (segment, ga4), each writing a dataset folder.
 
-`import_dataset(kind, src, out)` is what `churn data import {cdnow,bigml,eventsim} SRC --out DIR`
-calls; one module per source holds its pure conversion steps.
+`import_dataset(kind, src, out)` is what `churn data import KIND SRC --out DIR` calls; one module
+per source holds its pure conversion steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from features.atomic import check_owned
@@ -14,20 +15,29 @@ from features.importers.bigml import import_bigml
 from features.importers.cdnow import import_cdnow
 from features.importers.common import ImportSourceError, ImportSummary
 from features.importers.eventsim import import_eventsim
+from features.importers.ga4 import import_ga4
+from features.importers.segment import import_segment
 
-IMPORTERS: dict[str, Callable[[Path, Path], ImportSummary]] = {
+IMPORTERS: dict[str, Callable[..., ImportSummary]] = {
     "cdnow": import_cdnow,
     "bigml": import_bigml,
     "eventsim": import_eventsim,
+    "segment": import_segment,
+    "ga4": import_ga4,
 }
+TAKES_TRAITS = ("segment",)
 
 __all__ = ["IMPORTERS", "ImportSourceError", "ImportSummary", "import_dataset"]
 
 
-def import_dataset(kind: str, src: Path, out: Path) -> ImportSummary:
-    """Convert public dataset `kind` at `src` into a dataset folder at `out` (atomically)."""
+def import_dataset(kind: str, src: Path, out: Path, traits: Sequence[str] = ()) -> ImportSummary:
+    """Convert dataset `kind` at `src` into a dataset folder at `out` (atomically); `traits`
+    (segment only) are the identify traits to keep as customers columns."""
     importer = IMPORTERS.get(kind)
     if importer is None:
         raise ImportSourceError(f"unknown source kind {kind!r}; choose one of {sorted(IMPORTERS)}")
+    if traits and kind not in TAKES_TRAITS:
+        raise ImportSourceError(f"--trait applies to {' and '.join(TAKES_TRAITS)} only, not {kind}")
     check_owned(out)  # before reading the source, not after
-    return importer(Path(src), Path(out))
+    options = {"traits": tuple(traits)} if traits else {}
+    return importer(Path(src), Path(out), **options)
