@@ -138,6 +138,10 @@ class Validation(Section):
     # Email opens per send, per customer and 30-day window (the sends of that window and of the
     # one before count, so a send opened after the window's turn is covered); above it, it fails.
     max_opens_per_send: float = Field(default=1.0, gt=0)
+    # A setting (a signal family, churn.events) none of whose event names occurs: "error" (a
+    # typo until shown otherwise: the signal, or churn, would silently be zero) or "warn" (a
+    # generic config over partial data). A single absent name beside occurring ones warns.
+    absent_event_names: Literal["error", "warn"] = "error"
 
 
 class Features(Section):

@@ -16,6 +16,7 @@ it writes no file and no table.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 
@@ -150,6 +151,11 @@ def validate_dataset(
     events = _check_events(dataset.events, usable["events"], counts["events"], known, cfg, now)
     problems.extend(events.problems)
     warnings.extend(events.warnings)
+    if events.by_type:
+        dead, absent = absent_event_names(cfg, events.by_type)
+        strict = cfg.validation.absent_event_names == "error"
+        (problems if strict else warnings).extend(dead)
+        warnings.extend(absent)
 
     labels = dataset.labels
     if cfg.churn.source == "labels" and labels is None:
@@ -285,6 +291,36 @@ def _type_problem(
             column=column
         )
     return _problem(name, column, rows, rows, what, example, fix)
+
+
+def configured_event_names(cfg: Config) -> dict[str, list[str]]:
+    """Every event name the config relies on, by the setting that names it."""
+    named = {f"signals.{family}": names for family, names in cfg.signals.model_dump().items()}
+    if cfg.churn.source == "events":
+        named["churn.events"] = list(cfg.churn.events)
+    return {setting: names for setting, names in named.items() if names}
+
+
+def absent_event_names(cfg: Config, counts: dict[str, int]) -> tuple[list[str], list[str]]:
+    """Configured event names that never occur, with the closest names that do: an error when
+    none of a setting's names occurs (its signal, or churn itself, would silently be zero: a
+    typo until shown otherwise), a warning when its other names do."""
+    present = sorted(counts)
+    folded = {name.casefold(): name for name in present}
+    problems, warnings = [], []
+    for setting, names in configured_event_names(cfg).items():
+        missing = [n for n in names if n not in counts]
+        for name in missing:
+            near = ([folded[name.casefold()]] if name.casefold() in folded else []) or (
+                difflib.get_close_matches(name, present, n=3, cutoff=0.6)
+            )
+            hint = f"closest that occur: {near}" if near else f"names that occur: {present[:8]}"
+            line = (
+                f"{setting}: event {name!r} never occurs in the events table ({hint}); fix the "
+                f"name, or remove it from {setting}"
+            )
+            (problems if len(missing) == len(names) else warnings).append(line)
+    return problems, warnings
 
 
 def numeric_customer_columns(cfg: Config) -> list[str]:

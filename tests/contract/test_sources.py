@@ -179,3 +179,29 @@ def test_a_labels_only_snapshot_needs_no_events_table(tmp_path) -> None:
         assert dataset.events.count().execute() == 0
         matrix = build_matrix(dataset, cfg, [as_of])
     assert len(matrix) == 40 and matrix["churned"].sum() == 10
+
+
+def with_names(**changes):
+    raw = load_config().model_dump()
+    for setting, names in changes.items():
+        section, key = setting.split("__")
+        raw[section][key] = names
+    from features.config import Config
+
+    return Config.model_validate(raw)
+
+
+def test_a_typo_in_an_event_name_fails_validation_with_the_closest_names(world, caplog) -> None:
+    typo = with_names(signals__cancel_page=["cancel_page_veiw"], churn__events=["canceled"])
+    with pytest.raises(DataContractError) as error:
+        with catalog.dataset(world, typo):
+            pass
+    message = str(error.value)
+    assert "signals.cancel_page: event 'cancel_page_veiw' never occurs" in message
+    assert "closest that occur: ['cancel_page_view'" in message
+    assert "churn.events: event 'canceled' never occurs" in message
+    # One absent name beside names that occur only warns (a generic config, partial data).
+    extra = with_names(signals__support_contact=["support_call", "support_ticket"])
+    with catalog.dataset(world, extra):
+        pass
+    assert "'support_ticket' never occurs" in caplog.text

@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from features.config import Churn, Config, Validation, load_config
+from features.config import Churn, Config
 from features.dataset import open_dataset
 from features.errors import EXIT_BAD_DATA, DataContractError
 from features.validation import ValidationReport, validate_dataset
 from pipelines.cli import app
+from tests.fixtures.configs import partial_data_config
 from tests.fixtures.datasets import write_dataset
 
 NOW = pd.Timestamp("2025-01-01", tz="UTC")
@@ -59,7 +60,7 @@ def events(rows: list[tuple] | None = None) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cfg() -> Config:
-    return load_config()
+    return partial_data_config()
 
 
 def with_churn_source(cfg: Config, source: str) -> Config:
@@ -67,7 +68,8 @@ def with_churn_source(cfg: Config, source: str) -> Config:
 
 
 def with_unknown_share(cfg: Config, share: float) -> Config:
-    return cfg.model_copy(update={"validation": Validation(max_unknown_customer_share=share)})
+    validation = cfg.validation.model_copy(update={"max_unknown_customer_share": share})
+    return cfg.model_copy(update={"validation": validation})
 
 
 def validate_folder(folder: Path, cfg: Config) -> ValidationReport:

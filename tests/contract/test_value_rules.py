@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.config import Config, load_config
+from features.config import Config
 from features.dataset import open_dataset
 from features.errors import EXIT_BAD_DATA, DataContractError
 from features.validation import ValidationReport, validate_dataset
 from pipelines.cli import app
+from tests.fixtures.configs import partial_data_config
 from tests.fixtures.datasets import write_dataset
 
 NOW = pd.Timestamp("2025-01-01", tz="UTC")
@@ -47,7 +48,7 @@ CLEAN = [
 
 @pytest.fixture(scope="module")
 def cfg() -> Config:
-    return load_config()
+    return partial_data_config()
 
 
 def with_validation(cfg: Config, **settings) -> Config:
