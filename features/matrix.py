@@ -18,6 +18,7 @@ from features.config import Config
 from features.context import FeatureContext
 from features.contract import KEY_COLUMNS, as_utc
 from features.dataset import Dataset
+from features.errors import DataContractError
 from features.registry import FeatureBuilder, available_builders
 from features.snapshots import build_snapshot, count_snapshot, observed_until, training_cutoffs
 
@@ -99,8 +100,31 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
 
 
 def build_training_matrix(dataset: Dataset, cfg: Config) -> pd.DataFrame:
-    """The matrix over every labelled training cutoff (see `training_cutoffs`)."""
-    return build_matrix(dataset, cfg, training_cutoffs(dataset, cfg))
+    """The matrix over every labelled training cutoff (see `training_cutoffs`); a churn
+    definition that finds no churner at all is named, not trained on."""
+    matrix = build_matrix(dataset, cfg, training_cutoffs(dataset, cfg))
+    labelled = matrix["churned"].dropna()
+    if len(labelled) and labelled.sum() == 0:
+        raise DataContractError([no_churners(cfg, len(labelled), matrix["cutoff"].nunique())])
+    return matrix
+
+
+def no_churners(cfg: Config, rows: int, cutoffs: int) -> str:
+    """Why a churn definition found nobody, naming the setting to look at."""
+    churn = cfg.churn
+    if churn.source == "events":
+        setting = f"churn.events {list(churn.events)} within {cfg.snapshots.horizon_days} days"
+        fix = "check the event names (churn validate lists those that occur) or the horizon"
+    elif churn.source == "inactivity":
+        setting = f"churn.inactive_days {churn.inactive_days} (no signals.activity event)"
+        fix = "check signals.activity and churn.inactive_days against the data's gaps"
+    else:
+        setting = "the labels table's churned column"
+        fix = "check the labels export"
+    return (
+        f"churn: 0 churners in {rows:,} labelled rows over {cutoffs} cutoff(s) with {setting}; "
+        f"{fix}"
+    )
 
 
 def matrix_hash(matrix: pd.DataFrame) -> str:
