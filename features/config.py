@@ -172,6 +172,10 @@ class Training(Section):
     model_name: str = "churn"
     # The new model must be no worse than the champion by more than this on each gate metric.
     promotion_margin: float = Field(default=0.0, ge=0)
+    # ...and must beat its own logistic-regression baseline's ROC AUC on the test rows.
+    require_beating_baseline: bool = True
+    # Fewer test churners than this: the metrics are noise; the gate warns and says so.
+    min_test_churners: int = Field(default=30, ge=0)
     # Upper bounds of the search space keep trees small so exact TreeSHAP on 1M rows stays fast.
     max_leaves: int = Field(default=63, ge=4)
     max_boost_rounds: int = Field(default=600, ge=10)

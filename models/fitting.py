@@ -4,6 +4,7 @@ calibrated bundle and its evaluation out. Tuning calls the same training functio
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from models.tiers import check_value_source, customer_value
 from models.training import train_booster, train_folds
 from models.tuning import TuningResult, make_folds, tune
 from models.value import evaluate_value, fit_value_model
+
+log = logging.getLogger(__name__)
 
 ECE_BINS = "10 equal-frequency bins"
 
@@ -92,6 +95,16 @@ class EvaluationReport:
         "baseline", "leakage_flags", "warning", "gate", "model_version", "data",
         "elapsed_seconds",
     )  # fmt: skip
+
+    def warn_if_few_churners(self, minimum: int) -> None:
+        """Say so (log and report) when the test has too few churners to judge a model by."""
+        churners = int(self.model.get("churners", 0))
+        if churners < minimum:
+            self.warning = (
+                f"the test has {churners} churners (< training.min_test_churners {minimum}): "
+                "its metrics, and the gate's decision on them, are noise"
+            )
+            log.warning("%s", self.warning)
 
     def to_dict(self) -> dict:
         """The evaluation.json record (absent parts are left out, as they always were)."""

@@ -369,9 +369,22 @@ def promotion_decision(
     margin: float,
     champion_version: str | None = None,
     on_profit: bool = False,
+    baseline: dict | None = None,
 ) -> GateDecision:
-    """Promote if there is no champion, or log loss and PR AUC are no worse by `margin` (and,
-    `on_profit`, the expected maximum profit per customer no lower by that share of it)."""
+    """Never promote a model whose test ROC AUC does not beat `baseline`'s (its own simple
+    baseline, when given); else promote if there is no champion, or log loss and PR AUC are no
+    worse by `margin` (and, `on_profit`, the expected maximum profit per customer no lower by
+    that share of it)."""
+    if baseline is not None and new["roc_auc"] <= baseline["roc_auc"]:
+        return GateDecision(
+            False,
+            f"does not beat its own baseline ({baseline.get('kind', 'baseline')}) on the test: "
+            f"ROC AUC {new['roc_auc']:.4f} <= {baseline['roc_auc']:.4f}; add signal, or "
+            "set training.require_beating_baseline: false to register it anyway",
+            champion_version,
+            new,
+            champion,
+        )
     if champion is None:
         reason = (
             "no current champion"

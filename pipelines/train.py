@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from features.config import Config
-from features.errors import DataContractError
+from features.errors import ConfigError, DataContractError
 from models.fitting import (
     EvaluationReport,
     FittedModel,
@@ -103,18 +103,11 @@ def train_on_matrix(
             study_key(training.model_name, fingerprint["hash"], cfg.fingerprint()),
             Provenance.of(cfg, code_version),
             on_trial=lambda trial: registry.log_trial_run(trial, training.objective),
+            value_model=cfg.scoring.value.source == "expected",
         )
         log_fit(fitted, cfg)
         report = evaluate_bundle(fitted.bundle, split, cfg)
-        mlflow.log_metrics({f"test_{k}": v for k, v in report.model.items()})
-        if report.baseline is not None:
-            mlflow.log_metrics(
-                {
-                    f"baseline_{k}": v
-                    for k, v in report.baseline.items()
-                    if isinstance(v, int | float)
-                }
-            )
+        mlflow.log_metrics(report.metrics())
         files = write_run_files(out, fitted, split, cfg)
         example = registry.signature_example(fitted.bundle, split.test)
         signature = registry.model_signature(fitted.bundle, example)
@@ -231,14 +224,18 @@ def run_gate(
         try:
             champion_bundle = registry.load_bundle(f"models:/{name}/{champion}")
             compared = champion_metrics(champion_bundle, split, cfg)
-        except DataContractError as exc:
+        except (DataContractError, ConfigError) as exc:  # e.g. a champion without a value model
             log.warning(
                 "champion v%s cannot score the new test set (%s): gate compares nothing",
                 champion,
                 exc,
             )
     margin, on_profit = cfg.training.promotion_margin, cfg.decisions.gate_on_profit
-    decision = registry.promotion_decision(report.model, compared, margin, champion, on_profit)
+    baseline = report.baseline if cfg.training.require_beating_baseline else None
+    decision = registry.promotion_decision(
+        report.model, compared, margin, champion, on_profit, baseline
+    )
+    report.warn_if_few_churners(cfg.training.min_test_churners)
     status, decision = registry.apply_decision(name, version, decision, run_id)
     report.gate = {
         "status": status,

@@ -39,3 +39,14 @@ def test_gate_on_profit_refuses_a_lower_expected_maximum_profit() -> None:
     decision = promotion_decision(poorer, champion, 0.002, "3", on_profit=True)
     assert not decision.promote and "EMPC" in decision.reason
     assert promotion_decision({**GOOD, "empc": 1.997}, champion, 0.002, "3", on_profit=True).promote
+
+
+def test_a_model_that_does_not_beat_its_own_baseline_is_never_promoted() -> None:
+    new = {**GOOD, "roc_auc": 0.597}
+    baseline = {"kind": "logistic regression", "roc_auc": 0.650}
+    for champion in (None, {**GOOD, "log_loss": 0.9, "pr_auc": 0.1}):
+        decision = promotion_decision(new, champion, 0.002, "3", baseline=baseline)
+        assert not decision.promote
+        assert "does not beat its own baseline (logistic regression)" in decision.reason
+        assert "0.5970 <= 0.6500" in decision.reason
+    assert promotion_decision({**new, "roc_auc": 0.7}, None, 0.002, baseline=baseline).promote
