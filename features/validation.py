@@ -78,6 +78,8 @@ class ValidationReport:
     warnings: tuple[str, ...] = field(default=())
     # Columns stored as text (CSV) that validation parsed as numbers: table -> columns.
     parsed_numbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Rows the features will leave out, by reason (counted here so nothing is lost quietly).
+    excluded: dict[str, int] = field(default_factory=dict)
 
     @property
     def events_kept(self) -> int:
@@ -115,6 +117,8 @@ class ValidationReport:
         table.add_row("events before signup (kept)", f"{self.events_before_signup:,}")
         if self.labels is not None:
             table.add_row("labels", f"{self.labels:,}")
+        for reason, count in self.excluded.items():
+            table.add_row(f"excluded: {reason}", f"{count:,}")
         for warning in self.warnings:
             table.add_row("[yellow]warning[/]", warning)
         return table
@@ -171,6 +175,10 @@ def validate_dataset(
 
     if problems:
         raise DataContractError(problems)
+    excluded = _excluded_labels(dataset.customers, labels, usable)
+    warnings.extend(
+        f"labels: {count:,} row(s) excluded: {reason}" for reason, count in excluded.items()
+    )
     for warning in warnings:
         log.warning(warning)
 
@@ -196,6 +204,7 @@ def validate_dataset(
         dataset=cleaned,
         warnings=tuple(warnings),
         parsed_numbers=parsed,
+        excluded=excluded,
     )
 
 
@@ -291,6 +300,21 @@ def _type_problem(
             column=column
         )
     return _problem(name, column, rows, rows, what, example, fix)
+
+
+def _excluded_labels(
+    customers: ibis.Table, labels: ibis.Table | None, usable: dict[str, set[str]]
+) -> dict[str, int]:
+    """Label rows no snapshot can use, by reason: the customer had not signed up before the
+    label's as_of (tenure 0 or later), so they are not in the population that day."""
+    if labels is None or not {"customer_id", "as_of"} <= usable.get("labels", set()):
+        return {}
+    if not {"customer_id", "signup_at"} <= usable["customers"]:
+        return {}
+    joined = labels.inner_join(customers.select("customer_id", "signup_at"), "customer_id")
+    early = int(joined.filter(joined.signup_at >= joined.as_of).count().execute())
+    reason = "customer not yet signed up before the label's as_of (tenure 0)"
+    return {reason: early} if early else {}
 
 
 def configured_event_names(cfg: Config) -> dict[str, list[str]]:

@@ -127,17 +127,21 @@ def test_an_export_maps_onto_the_contract_and_builds_the_same_features(
 def test_a_mapped_column_missing_from_the_export_is_named(world, tmp_path) -> None:
     folder = write_export(world, tmp_path / "export", "csv")
     cfg = mapped_config(events={"columns": {**EXPORT_NAMES, "customer_id": "userId"}})
-    with pytest.raises(DataContractError, match=r"data\.events\.columns\.customer_id.*'userId'"):
-        with catalog.dataset(folder, cfg):
-            pass
+    with (
+        pytest.raises(DataContractError, match=r"data\.events\.columns\.customer_id.*'userId'"),
+        catalog.dataset(folder, cfg),
+    ):
+        pass
 
 
 def test_naive_timestamps_without_a_zone_are_refused_naming_the_setting(world, tmp_path) -> None:
     folder = write_export(world, tmp_path / "export", "csv")
     cfg = mapped_config(timezone=None)
-    with pytest.raises(DataContractError, match=r"without a time zone.*data\.timezone"):
-        with catalog.dataset(folder, cfg):
-            pass
+    with (
+        pytest.raises(DataContractError, match=r"without a time zone.*data\.timezone"),
+        catalog.dataset(folder, cfg),
+    ):
+        pass
 
 
 def test_a_configured_path_points_at_a_table_anywhere_under_data(world, tmp_path) -> None:
@@ -148,9 +152,11 @@ def test_a_configured_path_points_at_a_table_anywhere_under_data(world, tmp_path
     with catalog.dataset(folder, cfg) as dataset:
         assert dataset.events.count().execute() > 0
     wrong = mapped_config(events={"columns": EXPORT_NAMES, "path": "exports/nope.jsonl"})
-    with pytest.raises(DataContractError, match=r"data\.events\.path"):
-        with catalog.dataset(folder, wrong):
-            pass
+    with (
+        pytest.raises(DataContractError, match=r"data\.events\.path"),
+        catalog.dataset(folder, wrong),
+    ):
+        pass
 
 
 def test_a_labels_only_snapshot_needs_no_events_table(tmp_path) -> None:
@@ -193,9 +199,8 @@ def with_names(**changes):
 
 def test_a_typo_in_an_event_name_fails_validation_with_the_closest_names(world, caplog) -> None:
     typo = with_names(signals__cancel_page=["cancel_page_veiw"], churn__events=["canceled"])
-    with pytest.raises(DataContractError) as error:
-        with catalog.dataset(world, typo):
-            pass
+    with pytest.raises(DataContractError) as error, catalog.dataset(world, typo):
+        pass
     message = str(error.value)
     assert "signals.cancel_page: event 'cancel_page_veiw' never occurs" in message
     assert "closest that occur: ['cancel_page_view'" in message
@@ -205,3 +210,22 @@ def test_a_typo_in_an_event_name_fails_validation_with_the_closest_names(world, 
     with catalog.dataset(world, extra):
         pass
     assert "'support_ticket' never occurs" in caplog.text
+
+
+def test_labels_of_customers_not_yet_signed_up_are_counted_as_excluded(tmp_path) -> None:
+    from features.dataset import open_dataset
+    from features.validation import validate_dataset
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    as_of = pd.Timestamp("2026-03-01", tz="UTC")
+    ids = [f"c{i}" for i in range(12)]
+    signup = [as_of - pd.Timedelta(days=30)] * 9 + [as_of] * 2 + [as_of + pd.Timedelta(days=1)]
+    pd.DataFrame({"customer_id": ids, "signup_at": signup}).to_parquet(folder / "customers.parquet")
+    pd.DataFrame({"customer_id": ids, "as_of": as_of, "churned": False}).to_parquet(
+        folder / "labels.parquet"
+    )
+    cfg = load_config("configs/bigml.yaml")
+    report = validate_dataset(open_dataset(folder), cfg)
+    assert list(report.excluded.values()) == [3]
+    assert any("3 row(s) excluded" in warning for warning in report.warnings)
