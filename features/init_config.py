@@ -205,7 +205,7 @@ def propose(
     churn, horizon = _churn(churn_names, mapped, gaps or {}, span, notes)
     snapshots, embargo = _snapshots(first, last, horizon, notes)
     customer_columns = {c.name: c for c in profile.tables.get("customers", [])}
-    value = _value(mapped, profile, customer_columns, notes)
+    value = _value(mapped, churn, profile, customer_columns, notes)
     profile_columns, categorical = _profile_columns(customer_columns, profile.customers, notes)
     builders = _builders(mapped, churn, customer_columns, profile, profile_columns)
     notes["features"] = [
@@ -315,10 +315,22 @@ def _snapshots(
     return spec, embargo
 
 
-def _value(mapped: dict, profile: Profile, columns: dict[str, Column], notes: dict) -> dict:
+def _value(
+    mapped: dict, churn: dict, profile: Profile, columns: dict[str, Column], notes: dict
+) -> dict:
     paid = [e for e in profile.events if e.name in mapped.get("payment", [])]
+    if paid and sum(e.valued * e.count for e in paid) > 0 and churn["source"] == "inactivity":
+        notes["value"] = [
+            "Customer value: expected revenue over the label horizon, from a model of",
+            "next-period spend trained on the payment events (scoring.value.source: expected).",
+        ]
+        return {"source": "expected"}
     if paid and sum(e.valued * e.count for e in paid) > 0:
-        notes["value"] = ["Customer value: trailing 365-day revenue from the payment events."]
+        notes["value"] = [
+            "Customer value: trailing 365-day revenue from the payment events. A subscription's",
+            "next-period revenue (scoring.value.source: expected) is one horizon's bills, less",
+            "than what a churner takes away; choose it for a horizon that covers that.",
+        ]
         return {"source": "revenue", "revenue_days": 365}
     numeric = [c.name for c in columns.values() if c.name not in CUSTOMER_KEYS and _numeric(c)]
     if numeric:

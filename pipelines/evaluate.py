@@ -10,7 +10,7 @@ import pandas as pd
 from features.config import Config
 from features.errors import ChurnError
 from models.evaluation import classification_metrics, leakage_flags
-from models.fitting import ECE_BINS, evaluation_rows, test_value
+from models.fitting import ECE_BINS, evaluation_rows, test_value, value_evaluation
 from models.profit import profit_evaluation
 from models.registry import resolve_model_uri
 from pipelines import catalog
@@ -75,9 +75,14 @@ def run_evaluate(
         "cutoff": f"{pd.Timestamp(cutoff):%Y-%m-%d}",
         "ece_bins": ECE_BINS,
         "metrics": classification_metrics(label, probability),
-        "decisions": profit_evaluation(label, probability, test_value(rows, cfg), cfg.decisions),
+        "decisions": profit_evaluation(
+            label, probability, test_value(rows, cfg, bundle), cfg.decisions
+        ),
         "leakage_flags": leakage_flags(rows, bundle.spec.names, cfg.training.leakage_auc),
     }
+    # The value model and trailing revenue against the revenue actually paid after the cutoff.
+    if (value := value_evaluation(bundle, rows, cfg)) is not None:
+        result["value"] = value
     part = in_sample_part(catalog.load_evaluation(resolved.uri), cutoff)
     result["in_sample"] = part is not None
     if part is not None:

@@ -83,6 +83,8 @@ def report_markdown(
         lines.append(f"| {key} | {cells} |")
     if report.decisions is not None:
         lines += decisions_lines(report.decisions)
+    if report.value is not None:
+        lines += value_lines(report.value)
     if report.baseline is not None:
         lines += [
             "",
@@ -132,4 +134,30 @@ def decisions_lines(decisions: dict) -> list[str]:
         f"EMPC (expected maximum profit per customer): {decisions['empc_per_customer']:.3f} "
         f"{money}.",
     ]
+    return lines
+
+
+def value_lines(value: dict) -> list[str]:
+    """How well each value source ranks the revenue customers actually paid after the test
+    cutoff (models.value): Spearman and the share of that revenue held by the top 10% and 20%."""
+    lines = [
+        "",
+        f"Value against actual revenue ({value['actual']}: {value['actual_total']:,.2f} over "
+        f"{value['rows']} rows, mean {value['actual_mean']:,.2f}"
+        + (
+            f"; mean expected {value['predicted_mean']:,.2f})"
+            if value.get("predicted_mean") is not None
+            else ")"
+        )
+        + ":",
+        "",
+        "| value source | Spearman | top-10% share | top-20% share |",
+        "|---|---|---|---|",
+    ]
+    for source, metrics in value["sources"].items():
+        cells = " | ".join(
+            "–" if metrics[key] is None else f"{metrics[key]:.3f}"
+            for key in ("spearman", "top10_share", "top20_share")
+        )
+        lines.append(f"| {source} | {cells} |")
     return lines

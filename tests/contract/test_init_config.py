@@ -96,7 +96,7 @@ def test_renamed_events_case_and_separator_insensitive(tmp_path):
     assert signal_family("Unsubscribe") == "cancel_page"
 
 
-def test_purchase_only_data_is_inactivity_churn_with_revenue(tmp_path):
+def test_purchase_only_data_is_inactivity_churn_with_expected_revenue(tmp_path):
     customers = _customers(40)
     rows = [
         {
@@ -115,7 +115,7 @@ def test_purchase_only_data_is_inactivity_churn_with_revenue(tmp_path):
     assert cfg.churn.source == "inactivity"
     assert cfg.churn.inactive_days % 7 == 0 and 14 <= cfg.churn.inactive_days <= 180
     assert cfg.signals.payment == ["purchase"] and cfg.signals.activity == ["purchase"]
-    assert cfg.scoring.value.source == "revenue"
+    assert cfg.scoring.value.source == "expected"  # a purchase log: a model of next-period spend
     assert cfg.snapshots.horizon_days == cfg.churn.inactive_days
     cutoffs = training_cutoffs(open_dataset(data), cfg)
     split = embargo_cutoffs(cutoffs, cfg.snapshots.horizon_days, cfg.training.embargo)
