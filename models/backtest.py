@@ -74,19 +74,25 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
     label = labelled["churned"].to_numpy(dtype=np.float64)
     probability = labelled["churn_probability"].to_numpy(dtype=np.float64)
     churners = int(label.sum())
-    expected = float(probability.sum())
-    sd = float(np.sqrt((probability * (1 - probability)).sum()))
+    # Acting changes outcomes: the model is judged on the customers nobody acted on.
+    weight = untreated_weights(labelled)
+    judged = weight > 0
+    expected = float((weight * probability).sum())
+    observed = float((weight * label).sum())
+    sd = float(np.sqrt((weight**2 * probability * (1 - probability)).sum()))
     row: dict = {
         "labelled_rows": len(labelled),
         "unlabelled_rows": int((~found).sum()),
         "unscored_active": int((~outcome["customer_id"].isin(scores["customer_id"])).sum()),
         "churners": churners,
+        "judged_rows": int(judged.sum()),
+        "judged_churners": observed,
         "expected_churners_labelled": expected,
         "observed_rate": churners / len(label) if len(label) else None,
-        "observed_to_expected": churners / expected if expected > 0 else None,
-        "churners_z": (churners - expected) / sd if sd > 0 else None,
+        "observed_to_expected": observed / expected if expected > 0 else None,
+        "churners_z": (observed - expected) / sd if sd > 0 else None,
     }
-    row.update(_metrics(label, probability))
+    row.update(_metrics(label[judged], probability[judged], weight[judged]))
     for column, names in GROUPS.items():
         for name in names:
             chosen = label[(labelled[column] == name).to_numpy()]
@@ -100,6 +106,25 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
         for name in ACTED_TIERS:
             row.update(treated_vs_control(f"tier_{name}", label, tier == name, control))
     return row
+
+
+def untreated_weights(labelled: pd.DataFrame) -> np.ndarray:
+    """Per row, its weight in judging the model: 1 where no action was planned (tier other, or
+    nights without a control group), 0 for treated customers (the action changed their outcome),
+    and for the control group its tier's customers over its controls, so the held-out share
+    stands for the whole tier as if nobody had been acted on (inverse-probability weighting)."""
+    weight = np.ones(len(labelled))
+    if "control" not in labelled.columns:
+        return weight
+    control = labelled["control"].fillna(False).to_numpy(dtype=bool)
+    tier = labelled["tier"].to_numpy()
+    for name in ACTED_TIERS:
+        in_tier = tier == name
+        held = in_tier & control
+        weight[in_tier] = 0.0
+        if held.any():
+            weight[held] = in_tier.sum() / held.sum()
+    return weight
 
 
 def newcombe_interval(
@@ -147,10 +172,13 @@ def treated_vs_control(
     return row
 
 
-def _metrics(label: np.ndarray, probability: np.ndarray) -> dict:
-    """The ledger's metrics; the ranking ones are null when a night has a single class."""
+def _metrics(label: np.ndarray, probability: np.ndarray, weight: np.ndarray) -> dict:
+    """The ledger's metrics (weighted as `untreated_weights` says); the ranking ones are null
+    when a night has a single class."""
     if len(label) == 0:
         return dict.fromkeys((*METRICS, "roc_auc_se"))
+    if (weight != 1).any():
+        return weighted_metrics(label, probability, weight)
     if 0 < label.sum() < len(label):
         metrics = {key: classification_metrics(label, probability)[key] for key in METRICS}
         positives = int(label.sum())
@@ -169,6 +197,33 @@ def _metrics(label: np.ndarray, probability: np.ndarray) -> dict:
     }
 
 
+def weighted_metrics(label: np.ndarray, probability: np.ndarray, weight: np.ndarray) -> dict:
+    """The ledger's metrics with row weights (sklearn's sample_weight); ECE, which has no
+    weighted form here, on the rows as they are. The AUC's standard error counts the rows."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    clipped = np.clip(probability, 1e-15, 1 - 1e-15)
+    both = 0 < label.sum() < len(label)
+    auc = float(roc_auc_score(label, clipped, sample_weight=weight)) if both else None
+    positives = int(label.sum())
+    return {
+        "roc_auc": auc,
+        "roc_auc_se": auc_standard_error(auc, positives, len(label) - positives) if both else None,
+        "pr_auc": float(average_precision_score(label, clipped, sample_weight=weight))
+        if both
+        else None,
+        "log_loss": float(log_loss(label, clipped, sample_weight=weight, labels=[0, 1])),
+        "brier": float(brier_score_loss(label, clipped, sample_weight=weight)),
+        "ece": expected_calibration_error(label, probability),
+    }
+
+
+def among_untreated(row: dict) -> str:
+    """Words saying the churners were counted among untreated customers, when some were acted on."""
+    acted = row.get("judged_rows", row.get("labelled_rows")) != row.get("labelled_rows")
+    return " among customers nobody acted on, control weighted" if acted else ""
+
+
 def retrain_reasons(row: dict, settings: BacktestSettings, test_auc: float | None) -> list[str]:
     """Why a matured night recommends retraining: its observed/expected churn ratio leaves the
     band, or its AUC fell too far below the model's test AUC, each beyond the night's noise."""
@@ -179,7 +234,8 @@ def retrain_reasons(row: dict, settings: BacktestSettings, test_auc: float | Non
     if ratio is not None and not low <= ratio <= high and not noisy:
         reasons.append(
             f"observed/expected churners {ratio:.2f} outside [{low:g}, {high:g}] "
-            f"({row['churners']} observed, {row['expected_churners_labelled']:.1f} expected)"
+            f"({row.get('judged_churners', row['churners']):.0f} observed, "
+            f"{row['expected_churners_labelled']:.1f} expected{among_untreated(row)})"
         )
     auc, se = row.get("roc_auc"), row.get("roc_auc_se") or 0.0
     if auc is not None and test_auc is not None:

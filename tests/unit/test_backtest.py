@@ -280,3 +280,29 @@ def test_the_printed_ledger_shows_treated_against_control_only_when_there_is_one
     assert "treated - control" not in printed(
         [ledger_row("2026-05-01", night(), outcomes(), SETTINGS)]
     )
+
+
+def test_a_campaign_that_works_does_not_look_like_a_miscalibrated_model() -> None:
+    """Treated customers churn less than their scores said (the action worked); the model is
+    judged on untreated customers, the control group standing for its whole tier."""
+    from models.backtest import ledger_row
+
+    rng = np.random.default_rng(3)
+    tier = np.repeat(["high", "medium", "other"], [2000, 3000, 15000])
+    probability = np.select([tier == "high", tier == "medium"], [0.5, 0.2], 0.05)
+    control = (tier != "other") & (rng.random(len(tier)) < 0.1)
+    treated = (tier != "other") & ~control
+    churned = rng.random(len(tier)) < np.where(treated, probability * 0.4, probability)
+    ids = [f"c{i}" for i in range(len(tier))]
+    scores = pd.DataFrame(
+        {"customer_id": ids, "churn_probability": probability, "tier": tier,
+         "control": control, "model_version": "1"}
+    )  # fmt: skip
+    labels = pd.DataFrame({"customer_id": ids, "churned": churned.astype(float)})
+    row = ledger_row("2026-06-01", scores, labels, BacktestSettings())
+    assert 0.9 < row["observed_to_expected"] < 1.1
+    assert not row["retrain_recommended"], row["reasons"]
+    assert row["judged_rows"] == int((~treated).sum())
+    # Judged on everyone, the same night would cry "retrain".
+    naive = ledger_row("2026-06-01", scores.drop(columns="control"), labels, BacktestSettings())
+    assert naive["observed_to_expected"] < 0.8 and naive["retrain_recommended"]
