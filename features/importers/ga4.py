@@ -43,7 +43,7 @@ from features.importers.parts import (
     id_text,
     missing,
     nested,
-    read_part,
+    read_chunks,
     require_fields,
     source_parts,
 )
@@ -96,9 +96,15 @@ def param(keys: pd.Series, values: pd.Series, key: str, fields: tuple[str, ...])
 
 def read_rows(path: Path) -> pd.DataFrame:
     """One part's rows with the fields the contract needs, checked, in file order."""
-    frame = read_part(path, READ_COLUMNS)
+    chunks = [chunk_rows(frame, path) for frame in read_chunks(path, READ_COLUMNS)]
+    chunks = [chunk for chunk in chunks if not chunk.empty]
+    return pd.concat(chunks) if chunks else pd.DataFrame()
+
+
+def chunk_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Rows of one chunk of a part (indexed by line) as the columns the contract needs."""
     if frame.empty:
-        return pd.DataFrame()
+        return frame
     require_fields(frame, ["event_name", "event_timestamp"], path)
     if "user_pseudo_id" not in frame.columns and "user_id" not in frame.columns:
         raise ImportSourceError(f"{path}: required field `user_pseudo_id` is absent")

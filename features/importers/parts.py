@@ -8,6 +8,7 @@ gzip-compressed. Every error names the part file, so a bad line can be found in 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from features.importers.common import ImportSourceError
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
+CHUNK_ROWS = 25_000
 
 
 def _accepts(path: Path, parquet: bool) -> bool:
@@ -43,23 +45,41 @@ def source_parts(src: Path, kind: str, parquet: bool = False) -> list[Path]:
     return parts
 
 
-def read_part(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """One part as a frame: Parquet by its suffix, anything else as JSON lines (gzip by `.gz`).
+def read_chunks(
+    path: Path, columns: list[str] | None = None, rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """One part in frames of up to `rows` rows, indexed by row number in the file, so an
+    export larger than memory as raw JSON only needs its converted columns in memory.
 
-    JSON ids and counters stay exact: the pyarrow backend keeps integers with nulls as integers
-    (numpy would turn them into floats), and nested objects stay Python dicts and lists.
-    `columns` limits what Parquet reads; JSON lines are read whole.
+    Parquet by its suffix (only `columns`), anything else JSON lines (gzip by `.gz`). JSON ids
+    and counters stay exact: the pyarrow backend keeps integers with nulls as integers (numpy
+    would make them floats); nested objects stay Python dicts and lists.
     """
+    rows = rows or CHUNK_ROWS
     if path.name.lower().endswith(PARQUET_SUFFIXES):
-        names = pq.read_schema(path).names
+        source = pq.ParquetFile(path)
+        names = source.schema_arrow.names
         present = [c for c in columns if c in names] if columns is not None else names
-        return pq.read_table(path, columns=present).to_pandas()
+        seen = 0
+        for batch in source.iter_batches(batch_size=rows, columns=present):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(seen, seen + len(frame))
+            seen += len(frame)
+            yield frame
+        return
     if path.stat().st_size == 0:
-        return pd.DataFrame()
+        return
     try:
-        return pd.read_json(
-            path, lines=True, dtype=False, compression="infer", dtype_backend="pyarrow"
+        reader = pd.read_json(
+            path,
+            lines=True,
+            dtype=False,
+            compression="infer",
+            dtype_backend="pyarrow",
+            chunksize=rows,
         )
+        with reader:
+            yield from reader
     except (ValueError, OSError, EOFError) as exc:
         raise ImportSourceError(f"{path}: not JSON lines ({exc})") from None
 
@@ -68,23 +88,19 @@ def require_fields(
     frame: pd.DataFrame, fields: list[str], path: Path, rows: str = "row(s)"
 ) -> None:
     """Fail naming the file, the field and the first line where a field is missing (the frame's
-    index is the 0-based line number, as read; a subset of rows keeps its lines)."""
+    index is the 0-based line number as read, blank lines not counted; a subset keeps its
+    lines)."""
     for name in fields:
         absent = frame[name].isna() if name in frame.columns else pd.Series(True, frame.index)
         if absent.any():
-            where = (
-                f"missing in all {len(absent):,} {rows}"
-                if absent.all()
-                else f"missing in {int(absent.sum()):,} {rows}, first on line "
-                f"{int(absent.idxmax()) + 1}"
-            )
+            where = f"missing in {int(absent.sum()):,} {rows}, first on line {absent.idxmax() + 1}"
             raise ImportSourceError(f"{path}: required field `{name}` {where}")
 
 
 def field(frame: pd.DataFrame, name: str) -> pd.Series:
     """A top-level column, or all-missing when the export left it out (null fields often are)."""
     if name in frame.columns:
-        return frame[name].astype(object)
+        return frame[name]
     return pd.Series(None, index=frame.index, dtype=object)
 
 
@@ -113,6 +129,9 @@ def _id(value: object) -> str | None:
 
 def id_text(series: pd.Series) -> pd.Series:
     """Ids (strings or integers in the source) as text; empty and blank ids are missing."""
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "integer", "empty"):
+        text = series.astype("string").str.strip()  # the common case, vectorized
+        return text.mask(text == "")
     return pd.Series([_id(v) for v in series], index=series.index, dtype="string")
 
 

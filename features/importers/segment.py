@@ -38,7 +38,7 @@ from features.importers.parts import (
     id_text,
     missing,
     nested,
-    read_part,
+    read_chunks,
     require_fields,
     source_parts,
 )
@@ -93,9 +93,12 @@ def utc_timestamps(values: pd.Series, path: Path, name: str = "timestamp") -> pd
 
 def read_calls(path: Path) -> pd.DataFrame:
     """One part's calls with the fields the contract needs, checked, in file order."""
-    frame = read_part(path)
-    if frame.empty:
-        return pd.DataFrame(columns=CALL_COLUMNS)
+    chunks = [chunk_calls(frame, path) for frame in read_chunks(path) if not frame.empty]
+    return pd.concat(chunks) if chunks else pd.DataFrame(columns=CALL_COLUMNS)
+
+
+def chunk_calls(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Calls of one chunk of a part (indexed by line) as the columns the contract needs."""
     require_fields(frame, ["type", "timestamp"], path)
     ids = pd.DataFrame(
         {
@@ -210,6 +213,8 @@ def import_segment(src: Path, out: Path, traits: tuple[str, ...] = ()) -> Import
     traits = _check_traits(tuple(traits))
     parts = source_parts(src, "segment")
     calls = pd.concat([read_calls(path) for path in parts], ignore_index=True)
+    if calls.empty:
+        raise ImportSourceError(f"segment: no calls in {src}")
     read = len(calls)
     # Segment retries deliveries with the same messageId: one call, counted once.
     repeated = calls["message_id"].notna() & calls["message_id"].duplicated()

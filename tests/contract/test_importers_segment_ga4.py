@@ -322,6 +322,26 @@ def test_segment_gz_and_folder_of_parts_equal_one_file(segment, tmp_path) -> Non
             pd.testing.assert_frame_equal(pd.read_parquet(out / f"{table}.parquet"), expected)
 
 
+def test_segment_chunked_reading_keeps_links_and_lines(segment, tmp_path, monkeypatch) -> None:
+    """Parts are read a few rows at a time (25,000 by default): the same dataset, and an error
+    still names its line in the file, not in the chunk."""
+    monkeypatch.setattr("features.importers.parts.CHUNK_ROWS", 4)
+    calls = segment_calls()
+    src = write_lines(tmp_path / "export.jsonl.gz", calls)
+    import_dataset("segment", src, tmp_path / "out", traits=["plan", "seats"])
+    for table in ("events", "customers"):
+        expected = pd.read_parquet(segment[0] / f"{table}.parquet")
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "out" / f"{table}.parquet"), expected
+        )
+    calls[9] = {**calls[9], "timestamp": None}
+    bad = write_lines(tmp_path / "bad.jsonl", calls)
+    with pytest.raises(
+        ImportSourceError, match=r"`timestamp` missing in 1 row\(s\), first on line 10"
+    ):
+        import_dataset("segment", bad, tmp_path / "bad-out")
+
+
 @pytest.mark.parametrize(
     ("line", "change", "message"),
     [
@@ -507,7 +527,8 @@ def ga4_parquet(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def test_ga4_parquet_and_gz_parts_equal_one_json_file(ga4, tmp_path) -> None:
+def test_ga4_parquet_and_gz_parts_equal_one_json_file(ga4, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("features.importers.parts.CHUNK_ROWS", 3)  # several chunks per part
     numeric = ga4_rows(int_as_text=False)
     ga4_parquet(tmp_path / "pq" / "events_20260301.parquet", numeric[:4])
     ga4_parquet(tmp_path / "pq" / "events_20260302.parquet", numeric[4:])
