@@ -345,3 +345,63 @@ def test_cli_fails_in_one_line_with_the_failure_kind_as_exit_code(world, tmp_pat
 def test_unknown_model_is_a_user_error(world, tmp_path) -> None:
     with pytest.raises(ChurnError, match="churn train"):
         run_score(world["data"], world["cfg"], AS_OF, tmp_path, "models:/nothing-here@champion")
+
+
+def with_consent(world, folder: Path) -> Path:
+    """The world with marketing consent per channel in its customers table (some said no)."""
+    folder.mkdir()
+    for path in world["data"].iterdir():
+        if path.name != "customers.parquet":
+            (folder / path.name).symlink_to(path)
+    customers = pd.read_parquet(world["data"] / "customers.parquet")
+    rng = np.random.default_rng(5)
+    customers["phone_ok"] = rng.choice(["yes", "no"], len(customers), p=[0.4, 0.6])
+    customers["email_ok"] = rng.choice([True, False], len(customers), p=[0.7, 0.3])
+    customers.to_parquet(folder / "customers.parquet")
+    return folder
+
+
+def test_no_action_on_a_channel_goes_to_a_customer_without_its_consent(world, tmp_path) -> None:
+    data = with_consent(world, tmp_path / "consented")
+    cfg = world["cfg"]
+    consent = {"phone": "phone_ok", "email": "email_ok"}
+    cfg = cfg.model_copy(
+        update={"decisions": cfg.decisions.model_copy(update={"consent": consent})}
+    )
+    scores = read_day(run_score(data, cfg, AS_OF, tmp_path / "out", world["model"]).folder)
+    customers = pd.read_parquet(data / "customers.parquet").set_index("customer_id")
+    channel_of = {a.label: a.channel for a in cfg.decisions.actions.values()}
+    acted = scores[scores["action"].isin(channel_of)].set_index("customer_id")
+    channels = acted["action"].map(channel_of)
+    assert set(channels.dropna()) == {"phone", "email"}  # both channels in use...
+    phone_ok = customers.loc[acted.index, "phone_ok"] == "yes"
+    assert phone_ok[channels == "phone"].all()  # ...only with consent
+    assert customers.loc[acted.index, "email_ok"][channels == "email"].all()
+    # Those who refused the phone still got the email alternative, not nothing.
+    refused = (customers.loc[acted.index, "phone_ok"] == "no") & acted["tier"].eq("high")
+    assert (channels[refused] != "phone").all() and refused.any()
+
+
+def test_export_writes_the_call_list_without_control_or_other(world, tmp_path) -> None:
+    from pipelines.cli import app
+
+    out = tmp_path / "calls.csv"
+    result = CliRunner().invoke(
+        app,
+        ["export", "--scores", str(world["root"] / "out"), "--out", str(out), "--top", "50"],
+    )
+    assert result.exit_code == 0, result.output
+    calls = pd.read_csv(out, dtype={"customer_id": str})
+    scores = read_day(world["first"].folder)
+    assert 0 < len(calls) <= 50
+    assert calls["expected_profit"].is_monotonic_decreasing
+    held_out = scores.loc[scores["control"] | (scores["tier"] == "other"), "customer_id"]
+    assert not calls["customer_id"].isin(held_out).any()
+    assert list(calls.columns[:3]) == ["customer_id", "tier", "action"]
+    assert (calls["currency"] == world["cfg"].decisions.currency).all()
+    missing = CliRunner().invoke(
+        app,
+        ["export", "--scores", str(world["root"] / "out"), "--out", str(tmp_path / "x.csv"),
+         "--as-of", "2020-01-01"],
+    )  # fmt: skip
+    assert missing.exit_code != 0 and not (tmp_path / "x.csv").exists()
