@@ -8,7 +8,11 @@ at 1998-01-01, label: no purchase in the 182 days after it) and scores them with
   fitted on the split's training rows, exactly as the evaluation card's baseline;
 - Pareto/NBD and BG/NBD (`lifetimes` 0.11.3, maximum likelihood, `pip install -e '.[bench]'`)
   fitted on each customer's purchases before 1998-01-01 only, scored as P(no purchase in the
-  182 days after the cutoff).
+  182 days after the cutoff);
+- for value, BG/NBD's expected purchases in those 182 days x Gamma-Gamma's expected spend per
+  purchase (fitted on the same purchases; a customer without a repeat purchase gets the
+  population mean), and trailing 365-day revenue, against the revenue actually paid in them
+  (Spearman, top-10%/20% revenue shares, as `churn evaluate` reports the value model).
 
 Results go to `var/bench/cdnow_baselines.json`. Time is in weeks, the customer's birth is the
 first purchase (CDNOW's `signup_at`), and a purchase is one customer-day (the importer sums
@@ -29,6 +33,7 @@ import pandas as pd
 from features.config import Config, load_config
 from features.dataset import Dataset, open_dataset
 from features.matrix import build_training_matrix
+from features.snapshots import value_horizon_days
 from models.evaluation import (
     baseline_columns,
     baseline_probability,
@@ -36,6 +41,7 @@ from models.evaluation import (
     fit_baseline,
 )
 from models.split import split_for_training
+from models.value import value_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "cdnow.yaml"
@@ -46,12 +52,42 @@ log = logging.getLogger(__name__)
 
 
 def purchase_days(dataset: Dataset, cfg: Config) -> pd.DataFrame:
-    """One row per customer and day with a purchase (the activity signal), UTC days."""
+    """One row per customer and day with a purchase (the activity signal), UTC days, with the
+    day's spend (the payment signal's value; the importer sums same-day orders)."""
     events = dataset.events
     names = cfg.signals.activity
-    frame = events.filter(events.event.isin(names)).select("customer_id", "ts").to_pandas()
+    frame = events.filter(events.event.isin(names)).select("customer_id", "ts", "value")
+    frame = frame.to_pandas()
     frame["day"] = pd.to_datetime(frame["ts"], utc=True).dt.floor("D")
-    return frame[["customer_id", "day"]].drop_duplicates().reset_index(drop=True)
+    frame["value"] = frame["value"].fillna(0.0)
+    spend = frame.groupby(["customer_id", "day"], observed=True, as_index=False)["value"].sum()
+    return spend.sort_values(["customer_id", "day"], ignore_index=True)
+
+
+def repeat_spend(purchases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
+    """Mean spend of each customer's repeat purchase days before `cutoff` (Gamma-Gamma's
+    monetary value: the first purchase left out, as in `lifetimes`); 0 without a repeat."""
+    before = purchases[purchases["day"] < cutoff]
+    repeats = before[before.groupby("customer_id", observed=True).cumcount() > 0]
+    return repeats.groupby("customer_id", observed=True)["value"].mean()
+
+
+def bg_nbd_gamma_gamma_value(
+    bg_nbd, purchases: pd.DataFrame, rfm: pd.DataFrame, cutoff: pd.Timestamp, weeks: float
+) -> tuple[np.ndarray, dict]:
+    """Expected revenue in the next `weeks`: BG/NBD purchases x Gamma-Gamma spend per purchase."""
+    from lifetimes import GammaGammaFitter
+
+    monetary = repeat_spend(purchases, cutoff).reindex(rfm.index).fillna(0.0)
+    repeat = (rfm["frequency"] > 0) & (monetary > 0)
+    gamma_gamma = GammaGammaFitter().fit(rfm.loc[repeat, "frequency"], monetary[repeat])
+    spend = gamma_gamma.conditional_expected_average_profit(rfm["frequency"], monetary)
+    purchases_ahead = bg_nbd.conditional_expected_number_of_purchases_up_to_time(
+        weeks, rfm["frequency"], rfm["recency"], rfm["T"]
+    )
+    value = np.asarray(purchases_ahead, np.float64) * np.asarray(spend, np.float64)
+    params = {key: round(float(v), 6) for key, v in gamma_gamma.params_.items()}
+    return value, params
 
 
 def rfm_at(purchases: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -146,6 +182,19 @@ def run(data: Path, config: Path = CONFIG, out: Path = OUT) -> dict:
             "score": f"P(no purchase in {cfg.snapshots.horizon_days} days)",
             **classification_metrics(label, probability),
         }
+    purchases = purchase_days(dataset, cfg)
+    value, params = bg_nbd_gamma_gamma_value(fitted["bg_nbd"], purchases, rfm, cutoff, weeks)
+    actual = test["future_revenue"].to_numpy()
+    results["value"] = {
+        "actual": f"revenue in the {value_horizon_days(cfg)} days after {cutoff:%Y-%m-%d}",
+        "actual_mean": round(float(actual.mean()), 4),
+        "bg_nbd_x_gamma_gamma": {
+            "gamma_gamma": params,
+            "mean_prediction": round(float(value.mean()), 4),
+            **value_metrics(value, actual),
+        },
+        "trailing_revenue_365d": value_metrics(test["revenue_365d"].to_numpy(), actual),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     return results
@@ -165,6 +214,13 @@ def main(argv: list[str] | None = None) -> Path:
             f"log loss {metrics['log_loss']:.3f}  ECE {metrics['ece']:.3f}  "
             f"mean {metrics['mean_prediction']:.3f} vs {metrics['base_rate']:.3f}"
         )
+    for name, metrics in results["value"].items():
+        if isinstance(metrics, dict):
+            print(
+                f"{name:>22}: Spearman {metrics['spearman']:.3f}  "
+                f"top-10% share {metrics['top10_share']:.3f}  "
+                f"top-20% share {metrics['top20_share']:.3f}"
+            )
     print(f"written to {args.out}")
     return args.out
 
