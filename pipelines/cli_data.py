@@ -58,6 +58,8 @@ def data_import(
     a folder of parts) or ga4 (the GA4 BigQuery events_* export as JSON lines or Parquet)."""
     from features.importers import import_dataset
 
+    if trait and kind is not Source.segment:
+        raise typer.BadParameter("applies to segment imports only", param_hint="--trait")
     console.print(import_dataset(kind.value, src, out, traits=trait or ()))
 
 

@@ -100,31 +100,29 @@ def read_calls(path: Path) -> pd.DataFrame:
 def chunk_calls(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Calls of one chunk of a part (indexed by line) as the columns the contract needs."""
     require_fields(frame, ["type", "timestamp"], path)
-    ids = pd.DataFrame(
-        {
-            "userId or anonymousId": id_text(field(frame, "userId")).fillna(
-                id_text(field(frame, "anonymousId"))
-            )
-        }
-    )
-    require_fields(ids, ["userId or anonymousId"], path)
-    kind = _text(frame["type"]).str.lower()
+    user, anonymous = id_text(field(frame, "userId")), id_text(field(frame, "anonymousId"))
+    either = "userId or anonymousId"
+    require_fields(pd.DataFrame({either: user.fillna(anonymous)}), [either], path)
+    kind = _text(frame["type"]).str.lower().fillna("")
     event = _text(field(frame, "event"))
-    require_fields(pd.DataFrame({"event": event})[kind == "track"], ["event"], path, "track calls")
+    require_fields(
+        pd.DataFrame({"event": event})[kind == "track"], ["event"], path, "track call(s)"
+    )
     properties, context = field(frame, "properties"), field(frame, "context")
     value = amount(nested(properties, MONEY_PROPERTIES[0]))
     for name in MONEY_PROPERTIES[1:]:
         value = value.fillna(amount(nested(properties, name)))
     session = nested(properties, "session_id")
     session = session.where(~session.map(missing), nested(context, "sessionId"))
-    name = _text(field(frame, "name"))
-    # page -> `page:Help`, screen -> `screen:Home`, unnamed ones just `page` / `screen`.
+    # page -> `page:Help`, screen -> `screen:Home`, unnamed ones just `page` / `screen`; the name
+    # is the call's `name` (analytics.js also copies it to `properties.name`).
+    name = _text(field(frame, "name")).fillna(_text(nested(properties, "name")))
     titled = (kind + ":" + name).fillna(kind)
     return pd.DataFrame(
         {
             "type": kind,
-            "user_id": id_text(field(frame, "userId")),
-            "anonymous_id": id_text(field(frame, "anonymousId")),
+            "user_id": user,
+            "anonymous_id": anonymous,
             "previous_id": id_text(field(frame, "previousId")),
             "message_id": id_text(field(frame, "messageId")),
             "ts": utc_timestamps(frame["timestamp"], path),

@@ -306,6 +306,45 @@ def test_segment_copies_a_personal_trait_only_when_named(tmp_path) -> None:
         import_dataset("ga4", src, tmp_path / "ga4", traits=["plan"])
 
 
+def test_segment_anonymous_id_of_two_users_goes_to_the_earliest_link(tmp_path) -> None:
+    """A shared browser: the identify written first in the file is the later one in time."""
+    calls = [
+        {
+            "type": "track",
+            "anonymousId": "shared",
+            "event": "Viewed",
+            "timestamp": "2026-03-01T08:00:00Z",
+        },
+        {
+            "type": "identify",
+            "anonymousId": "shared",
+            "userId": "u-b",
+            "timestamp": "2026-03-02T08:00:00Z",
+        },
+        {
+            "type": "identify",
+            "anonymousId": "shared",
+            "userId": "u-a",
+            "timestamp": "2026-03-01T09:00:00Z",
+        },
+        {
+            "type": "page",
+            "anonymousId": "shared",
+            "properties": {"name": "Account"},
+            "timestamp": "2026-03-03T08:00:00Z",
+        },
+    ]
+    summary = import_dataset("segment", write_lines(tmp_path / "s.jsonl", calls), tmp_path / "out")
+    events, customers = read(tmp_path / "out")
+    assert events[["customer_id", "event"]].values.tolist() == [
+        ["u-a", "Viewed"],
+        ["u-a", "page:Account"],  # the page name from properties.name
+    ]
+    signup = customers.set_index("customer_id")["signup_at"]
+    assert signup["u-b"] == pd.Timestamp("2026-03-02T08:00:00Z")  # known from its identify only
+    assert "1 anonymous ids linked to several user ids: kept with the first" in summary.notes
+
+
 def test_segment_gz_and_folder_of_parts_equal_one_file(segment, tmp_path) -> None:
     calls = segment_calls()
     # The identify linking a-1 is in a later part than a-1's first calls; parts nest by date.
@@ -346,7 +385,7 @@ def test_segment_chunked_reading_keeps_links_and_lines(segment, tmp_path, monkey
     ("line", "change", "message"),
     [
         (3, {"timestamp": None}, r"`timestamp` missing in 1 row\(s\), first on line 3"),
-        (2, {"event": None}, r"`event` missing in 1 track calls, first on line 2"),
+        (2, {"event": None}, r"`event` missing in 1 track call\(s\), first on line 2"),
         (
             5,
             {"anonymousId": None},
@@ -718,5 +757,6 @@ def test_cli_help_warns_about_personal_traits_and_rejects_traits_for_ga4(tmp_pat
     refused = runner.invoke(
         app, ["data", "import", "ga4", str(src), "--out", str(tmp_path / "o"), "--trait", "plan"]
     )
-    assert refused.exit_code != 0
+    assert refused.exit_code == 2, refused.output  # a usage error
+    assert "--trait" in refused.output
     assert not (tmp_path / "o").exists()
