@@ -74,4 +74,5 @@ def test_duckdb_and_spark_build_identical_matrices(dataset_dir):
     )
     assert len(on_duckdb) > 150
     assert on_duckdb["faq_then_cancel_90d"].sum() > 0
+    assert on_duckdb["future_revenue"].sum() > 0  # the value label is built on both engines too
     pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-12)
