@@ -23,6 +23,7 @@ from models.contributions import TreeSplits, exact_contributions
 from models.decisions import TIERS
 from models.explain import ReasonBook, reason_codes
 from models.tiers import customer_value
+from models.value import ExpectedValue
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def score_and_explain(
     chunk: pd.DataFrame,
     bundle: ModelBundle,
     book: ReasonBook,
-    value_source: str | None,
+    value_source: str | ExpectedValue | None,  # models.tiers.check_value_source
     model_version: str,
     threads: int,
     trees: list[TreeSplits] | None = None,
