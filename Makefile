@@ -12,10 +12,10 @@ SCORES_DIR ?= $(VAR)
 REPORT ?= $(VAR)/reports/churn-report.html
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock train score report test test-fast lint bench clean
+.PHONY: help venv lock train score report test test-fast lint config-reference bench clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 # Exact tested versions from requirements.lock (pip constraints); pyproject.toml keeps the ranges.
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -64,6 +64,9 @@ test-fast: $(BIN)/.installed ## Fast tests: unit and data-contract tiers (no tra
 lint: $(BIN)/.installed ## ruff lint and format check
 	$(BIN)/ruff check features models pipelines reporting tests benchmarks
 	$(BIN)/ruff format --check features models pipelines reporting tests benchmarks
+
+config-reference: $(BIN)/.installed ## Regenerate docs/config-reference.md from features/config.py
+	$(BIN)/python -m features.config_reference
 
 # The pandas reference holds every event in memory (about 4 GB at 200k customers, an estimated
 # 20 GB at 1M), so the feature comparison runs at 200k by default; scoring runs at 1M.

@@ -83,20 +83,33 @@ class DataSources(Section):
 class Signals(Section):
     """Which event names mean what. A family with no names yields no features."""
 
+    # Help/FAQ page views: visits, and the FAQ-then-cancel journey with cancel_page.
     faq_page: list[str] = []
+    # Views of the cancellation page.
     cancel_page: list[str] = []
+    # Calls, chats or tickets with the support desk.
     support_contact: list[str] = []
+    # Marketing emails sent (what opens are counted against).
     email_sent: list[str] = []
+    # Opens of those emails.
     email_open: list[str] = []
+    # Use of the product (logins, sessions, page views): recency and active days, and for churn
+    # by inactivity, who is still a customer.
     activity: list[str] = []
+    # Payments, the event's value being the amount: revenue features and the customer's value.
     payment: list[str] = []
 
 
 class Churn(Section):
     """How a label is derived: a contractual churn event, inactivity, or a given labels table."""
 
+    # "events": one of churn.events (contractual churn); "inactivity": no activity event in the
+    # label window; "labels": the dataset's labels table says who churned as of each cutoff.
     source: Literal["events", "inactivity", "labels"]
+    # Event names that mean the customer left, e.g. [subscription_cancelled] (source events).
     events: list[str] = []
+    # Source inactivity: a customer with no activity event for this many days has lapsed, and a
+    # snapshot leaves lapsed customers out (see snapshots.active_within_days).
     inactive_days: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -114,13 +127,18 @@ class Snapshots(Section):
     """Cutoffs: an explicit list, or `count` cutoffs `every_days` apart ending at `last_cutoff`
     (default: the latest cutoff whose label horizon has fully passed in the data)."""
 
+    # Explicit cutoff dates; when given, every_days, count and last_cutoff are not used.
     cutoffs: list[date] | None = None
+    # Days between generated cutoffs.
     every_days: int = Field(default=30, gt=0)
+    # How many cutoffs to generate (the latest labelled one is the out-of-time test).
     count: int = Field(default=6, ge=1)
+    # The latest generated cutoff; default: the latest whose label window has fully passed.
     last_cutoff: date | None = None
     # The label window [cutoff, cutoff + horizon); the time split's embargo uses it, also for
     # labels given in a labels table (churn.source: labels), which carry no horizon of their own.
     horizon_days: int = Field(default=30, gt=0)
+    # How far back before a cutoff the features read events: [cutoff - lookback, cutoff).
     lookback_days: int = Field(default=365, gt=0)
     # Exclusive end of observation; default: the day after the last event. A label needs
     # cutoff + horizon <= observed_until, otherwise the cutoff is unlabelled.
@@ -132,6 +150,11 @@ class Snapshots(Section):
 
 
 class Validation(Section):
+    """What the data-contract check tolerates (`features.validation`); every command that reads
+    a dataset runs it, and `churn validate` runs only it."""
+
+    # Share of events whose customer is not in the customers table: below it they are dropped
+    # and counted, above it validation fails.
     max_unknown_customer_share: float = Field(default=0.01, ge=0, le=1)
     # Payments (signals.payment) with a negative value fail validation unless this is true.
     allow_negative_amounts: bool = False
@@ -145,8 +168,13 @@ class Validation(Section):
 
 
 class Features(Section):
+    """Which features the model sees: registered builders by name, and customers columns."""
+
+    # Feature builders by name (features/families; an unknown name fails with the known ones).
     builders: list[str] = Field(min_length=1)
+    # Customers columns passed through as features by the profile_attributes builder.
     profile_columns: list[str] = []
+    # Those of the profile columns that are categories (plan, country), not numbers.
     categorical_columns: list[str] = []
 
     @field_validator("builders")
@@ -164,25 +192,35 @@ class Features(Section):
 
 
 class Training(Section):
+    """How `churn train` tunes, fits, calibrates and judges a model, and when it is promoted."""
+
+    # Seeds the search, the fits and the splits, so a rerun on the same data repeats itself.
     seed: int = 42
+    # Optuna trials of the hyperparameter search (`churn train --trials` overrides it).
     trials: int = Field(default=20, ge=1)
+    # Stop the search after this many seconds even if trials remain; default: no limit.
     timeout_seconds: float | None = Field(default=None, gt=0)
+    # What the search optimises on the validation rows: log loss (lower) or PR AUC (higher).
     objective: Literal["log_loss", "pr_auc"] = "log_loss"
     # The registered model and experiment name; it also names folders and URIs, so no paths.
     model_name: str = "churn"
     # The new model must be no worse than the champion by more than this on each gate metric.
     promotion_margin: float = Field(default=0.0, ge=0)
-    # ...and must beat its own logistic-regression baseline's ROC AUC on the test rows.
+    # The new model must also beat its own logistic-regression baseline's ROC AUC on the test.
     require_beating_baseline: bool = True
     # Fewer test churners than this: the metrics are noise; the gate warns and says so.
     min_test_churners: int = Field(default=30, ge=0)
     # Upper bounds of the search space keep trees small so exact TreeSHAP on 1M rows stays fast.
     max_leaves: int = Field(default=63, ge=4)
+    # Most boosting rounds a fit may use (early stopping usually ends it sooner).
     max_boost_rounds: int = Field(default=600, ge=10)
+    # A fit stops after this many rounds without improving on the validation rows.
     early_stopping_rounds: int = Field(default=50, ge=5)
     # Fixed thread count: deterministic mode is only reproducible at equal threads. One thread by
     # default: with 2 threads on a busy 2-core machine OpenMP spin-waits made fits ~200x slower.
     num_threads: int = Field(default=1, ge=1)
+    # Probability calibration of the raw score; "auto" picks the one with the lower
+    # out-of-fold log loss on the validation rows.
     calibration: Literal["auto", "platt", "isotonic"] = "auto"
     # Time split embargo (models.split): validation's label window always closes by the test
     # cutoff; "strict": a training cutoff's window also closes by the validation cutoff;
@@ -200,6 +238,7 @@ class Training(Section):
     leakage_auc: float = Field(default=0.95, gt=0.5, le=1)
     # Single-snapshot datasets: shares of customers held out for validation and test.
     valid_share: float = Field(default=0.2, gt=0, lt=0.5)
+    # Single-snapshot datasets without a given train/test division: the test's share.
     test_share: float = Field(default=0.2, gt=0, lt=0.5)
     # Single-snapshot datasets: tuning, early stopping and calibration use stratified k-fold
     # cross-validation over all non-test customers instead of one small validation slice.
@@ -221,11 +260,14 @@ class ValueSpec(Section):
     spend, trained out of time like the churn model; needs payment events and churn derived from
     events), trailing `revenue` over `revenue_days`, or a customers `column`."""
 
+    # Where value comes from: see the section's description above.
     source: Literal["expected", "revenue", "column"] = "expected"
     # Expected revenue's horizon; default snapshots.horizon_days, and never longer (a longer
     # revenue window would reach past the embargo into the test window).
     horizon_days: int | None = Field(default=None, gt=0)
+    # Trailing revenue's window in days (source revenue).
     revenue_days: int = Field(default=365, gt=0)
+    # The customers column holding each customer's value (source column).
     column: str | None = None
 
     @model_validator(mode="after")
@@ -236,17 +278,25 @@ class ValueSpec(Section):
 
 
 class Scoring(Section):
+    """The nightly scoring job (`churn score`): customer value, drift checks, explanations and
+    reasons, and how a scored day is written."""
+
     value: ValueSpec = ValueSpec()
     # Drift is what moves the model: the calibrated score's PSI, and each feature's shift in
     # mean exact contribution (log-odds). Against the model's reference (its latest training
     # cutoff) they warn and recommend retraining; against the previous scored night of the
     # same model (no more than drift_max_gap_days before) the fail levels fail the job.
     drift_warn_psi: float = Field(default=0.1, gt=0)
+    # The score PSI that fails the job against the previous night; against the reference it
+    # recommends retraining.
     drift_fail_psi: float = Field(default=0.25, gt=0)
+    # A feature's shift in mean contribution (log-odds) beyond this: the same, per feature.
     drift_max_shift: float = Field(default=0.25, gt=0)
+    # The previous scored night counts only if it is at most this many days before.
     drift_max_gap_days: int = Field(default=7, ge=1)
     # Features never judged for drift (still shown with their PSI).
     drift_exempt: list[str] = []
+    # Customers scored and explained at a time, which bounds the job's memory.
     chunk_customers: int = Field(default=200_000, gt=0)
     # LightGBM threads for prediction and TreeSHAP; 0 = one per core (scoring owns the machine).
     num_threads: int = Field(default=0, ge=0)
@@ -272,15 +322,18 @@ class Action(Section):
     contact_cost (money in `decisions.currency`). The defaults follow the expected-maximum-
     profit literature (Verbraken et al. 2013: acceptance 0.3, incentive 10, contact 1)."""
 
-    label: str  # the words in the scores and the call list, e.g. "call with a retention offer"
+    label: str  # The words in the scores and the call list, e.g. "call with a retention offer"
     # Share of the customer's would-be churn the action prevents (acceptance of the offer).
     save_rate: float = Field(default=0.3, ge=0, le=1)
+    # What the offer costs when it is taken (a discount, a free month).
     offer_cost: float = Field(default=10.0, ge=0)
+    # What reaching the customer costs (an email, an agent's call).
     contact_cost: float = Field(default=1.0, ge=0)
     # A channel (email, phone, sms...) needs the customer's consent when decisions.consent maps
     # it to a customers column; `instead` names the action for those who did not give it (it
     # must not need the same channel); without one they get no action.
     channel: str | None = None
+    # The action for customers without the channel's consent (see channel above).
     instead: str | None = None
 
 
@@ -288,7 +341,9 @@ class Budget(Section):
     """How many customers the team can contact in one run: a share of the scored customers, or
     a fixed count (set exactly one)."""
 
+    # The share of the night's scored customers the team can contact.
     share: float | None = Field(default=None, gt=0, le=1)
+    # Or a fixed number of customers a night.
     count: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -310,14 +365,18 @@ class Decisions(Section):
     """Who to contact with what (`models.decisions`): tiers by expected profit within a contact
     budget, actions by the top reason, consent per channel, random control groups."""
 
+    # The currency of value, costs and expected profit, as shown in the report and call list.
     currency: str = Field(default="USD", min_length=1)
+    # The high tier holds at most this many customers a run.
     budget: Budget = Budget(share=0.05)
+    # The catalog of actions by name, which decisions.high and decisions.medium pick from.
     actions: dict[str, Action] = DEFAULT_ACTIONS
     # Top reason -> action name, for the high tier (within the budget) and the medium tier
     # (beyond it: low-cost nurture). A key is a reason family ("support") or a family and the
     # direction of its strongest feature ("value:low": low spend raises the risk); the more
     # specific key wins, then "default".
     high: dict[str, str] = {"default": "retention_offer"}
+    # The same for the medium tier.
     medium: dict[str, str] = {"default": "check_in"}
     # Channel -> the customers column holding that channel's marketing consent (true/false,
     # yes/no, 1/0; missing = no consent). Empty: no consent data, every channel allowed.
@@ -326,7 +385,9 @@ class Decisions(Section):
     # out is a salted hash of the customer id and the campaign period (days since 1970-01-01
     # divided by campaign_days), so reruns and every night of one period agree.
     control_share: float = Field(default=0.1, ge=0, lt=1)
+    # The length of a campaign period in days: the control group changes once per period.
     campaign_days: int = Field(default=7, ge=1)
+    # Salts the control group's hash; change it to draw a new control group.
     control_salt: str = Field(default="churn-control", min_length=1)
     # The promotion gate also requires the new model's expected maximum profit (EMPC) on the
     # test rows to be no lower than the champion's.
@@ -366,11 +427,14 @@ class FeedSettings(Section):
     Each mapped signal's daily volume over the last `recent_days` is compared with the same
     number of days before them and with the `baseline_days` before them, in the same data."""
 
+    # The recent window judged, in days before --as-of.
     recent_days: int = Field(default=14, ge=1)
+    # The baseline before it that says what volume is usual.
     baseline_days: int = Field(default=90, ge=7)
     # Fail when a signal's daily volume falls by more than this share against the same number of
     # days just before (a sudden fall), or by more than max_stop against the whole baseline.
     max_drop: float = Field(default=0.5, gt=0, lt=1)
+    # The largest fall against the whole baseline: a feed that stopped, however long ago.
     max_stop: float = Field(default=0.9, gt=0, lt=1)
     # Fail when the share of events without a value (or a session) rises by more than this.
     max_null_jump: float = Field(default=0.2, gt=0, le=1)
@@ -422,6 +486,10 @@ FEATURE_SECTIONS = ("signals", "churn", "snapshots", "features")
 
 
 class Config(Section):
+    """A whole config: `name`, `signals`, `churn` and `features` must be given; every other
+    section and key has a default."""
+
+    # What the config is for, usually the dataset (synthetic, cdnow); titles the report.
     name: str
     data: DataSources = DataSources()
     signals: Signals
