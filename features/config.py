@@ -258,10 +258,16 @@ class Training(Section):
 class ValueSpec(Section):
     """A customer's value: `expected` revenue over the next `horizon_days` (a model of next-period
     spend, trained out of time like the churn model; needs payment events and churn derived from
-    events), trailing `revenue` over `revenue_days`, or a customers `column`."""
+    events), for subscriptions `subscription` (the price in `price_column` times the periods the
+    churn model expects the customer to stay, out of the next `periods` label horizons),
+    trailing `revenue` over `revenue_days`, or a customers `column`."""
 
     # Where value comes from: see the section's description above.
-    source: Literal["expected", "revenue", "column"] = "expected"
+    source: Literal["expected", "subscription", "revenue", "column"] = "expected"
+    # Subscription value: the matrix column with the price per label horizon (e.g. the monthly
+    # plan price with a 30-day horizon), and how many horizons ahead count.
+    price_column: str | None = None
+    periods: int = Field(default=12, ge=1)
     # Expected revenue's horizon; default snapshots.horizon_days, and never longer (a longer
     # revenue window would reach past the embargo into the test window).
     horizon_days: int | None = Field(default=None, gt=0)
@@ -274,6 +280,11 @@ class ValueSpec(Section):
     def _column_named(self) -> ValueSpec:
         if self.source == "column" and not self.column:
             raise ValueError("scoring.value.source 'column' needs scoring.value.column")
+        if self.source == "subscription" and not self.price_column:
+            raise ValueError(
+                "scoring.value.source 'subscription' needs scoring.value.price_column (e.g. "
+                "plan_price)"
+            )
         return self
 
 

@@ -255,7 +255,8 @@ def evaluate_bundle(bundle: ModelBundle, split: MatrixSplit, cfg: Config) -> Eva
 
 def test_value(rows: pd.DataFrame, cfg: Config, bundle: ModelBundle) -> np.ndarray:
     """Each labelled row's value, as the scoring job computes it with this bundle."""
-    return customer_value(rows, check_value_source(list(rows.columns), cfg, bundle))
+    source = check_value_source(list(rows.columns), cfg, bundle)
+    return customer_value(rows, source, bundle.predict_proba(rows))
 
 
 def value_evaluation(bundle: ModelBundle, rows: pd.DataFrame, cfg: Config) -> dict | None:

@@ -22,8 +22,7 @@ from models.bundle import ModelBundle
 from models.contributions import TreeSplits, exact_contributions
 from models.decisions import TIERS
 from models.explain import ReasonBook, reason_codes
-from models.tiers import customer_value
-from models.value import ExpectedValue
+from models.tiers import ValueSource, customer_value
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +235,7 @@ def score_and_explain(
     chunk: pd.DataFrame,
     bundle: ModelBundle,
     book: ReasonBook,
-    value_source: str | ExpectedValue | None,  # models.tiers.check_value_source
+    value_source: ValueSource,  # models.tiers.check_value_source
     model_version: str,
     threads: int,
     trees: list[TreeSplits] | None = None,
@@ -244,7 +243,7 @@ def score_and_explain(
     """The explained rows for one chunk of the feature matrix (pure: features in, rows out)."""
     predicted = predict_chunk(chunk, bundle, threads)
     explained = explain_chunk(predicted, bundle, book, threads, trees)
-    value = customer_value(chunk, value_source)
+    value = customer_value(chunk, value_source, predicted.probability)
     return explained_rows(predicted, explained.reasons, value, model_version)
 
 

@@ -6,6 +6,7 @@ Tiers and actions follow from value and risk in `models.decisions`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,16 +22,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SubscriptionValue:
+    """Scoring's value source for `scoring.value.source: subscription`: the price per period
+    times the periods the customer is expected to stay, out of the next `periods`, with the
+    churn model's probability per period p held constant: price x sum_k (1 - p)^k."""
+
+    price_column: str
+    periods: int
+
+    def __call__(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
+        price = np.nan_to_num(pd.to_numeric(frame[self.price_column], errors="coerce"), nan=0.0)
+        stay = 1.0 - np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
+        periods = np.arange(1, self.periods + 1)
+        return np.asarray(price, dtype=np.float64) * (stay[:, None] ** periods).sum(axis=1)
+
+
+# Where each customer's value comes from, as check_value_source resolves it.
+ValueSource = str | ExpectedValue | SubscriptionValue | None
+
+
 def value_column(spec: ValueSpec) -> str:
-    """The matrix column that holds each customer's value."""
+    """The matrix column that holds each customer's value (or its price, for subscriptions)."""
     if spec.source == "column":
         return str(spec.column)
+    if spec.source == "subscription":
+        return str(spec.price_column)
     return f"revenue_{spec.revenue_days}d"
 
 
 def check_value_source(
     columns: list[str], cfg: Config, bundle: ModelBundle | None = None
-) -> str | ExpectedValue | None:
+) -> ValueSource:
     """Where each customer's value comes from: the bundle's value model (`expected`), a matrix
     column, None when the dataset has no payments (value 0), or a ConfigError."""
     if cfg.scoring.value.source == "expected":
@@ -42,6 +65,8 @@ def check_value_source(
             )
         return ExpectedValue(bundle.value_model, bundle.spec)
     column = value_column(cfg.scoring.value)
+    if column in columns and cfg.scoring.value.source == "subscription":
+        return SubscriptionValue(column, cfg.scoring.value.periods)
     if column in columns:
         return column
     if cfg.scoring.value.source == "revenue" and not cfg.signals.payment:
@@ -54,11 +79,16 @@ def check_value_source(
     )
 
 
-def customer_value(frame: pd.DataFrame, column: str | ExpectedValue | None) -> np.ndarray:
-    """Value per row: the value model's expected revenue, or a column's (missing counts as 0: no
+def customer_value(
+    frame: pd.DataFrame, column: ValueSource, probability: np.ndarray | None = None
+) -> np.ndarray:
+    """Value per row: the value model's expected revenue, a subscription's expected remaining
+    revenue (from each row's churn `probability`), or a column's (missing counts as 0: no
     revenue is no value at risk)."""
     if isinstance(column, ExpectedValue):
         return column(frame)
+    if isinstance(column, SubscriptionValue):
+        return column(frame, probability)
     if column is None:
         return np.zeros(len(frame))
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)

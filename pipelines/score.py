@@ -234,5 +234,5 @@ def local_parts(
         with watch.step("explain"):
             explained = explain_chunk(predicted, bundle, book, threads, trees)
             drift.add_contributions(explained.contributions)
-        value = customer_value(chunk, value_source)
+        value = customer_value(chunk, value_source, predicted.probability)
         yield explained_rows(predicted, explained.reasons, value, resolved.version)

@@ -65,6 +65,7 @@ def test_no_session_id_no_value_no_email_no_profile(tmp_path, monkeypatch) -> No
     raw["features"]["builders"] = [
         b for b in raw["features"]["builders"] if "email" not in b and b != "plan_price"
     ]
+    raw["scoring"]["value"] = {"source": "revenue", "revenue_days": 365}  # no price, no amounts
     scores = pipeline(data, write_config(raw, tmp_path / "bare.yaml"), tmp_path, AS_OF)
     assert len(scores) > 500 and scores["churn_probability"].between(0, 1).all()
     assert (scores["value"] == 0).all()  # no amounts: no value, so no profitable action

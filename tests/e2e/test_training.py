@@ -22,6 +22,9 @@ from tests.fixtures.matrix_fixtures import HORIZON_DAYS, synthetic_matrix, true_
 pytestmark = pytest.mark.slow
 
 
+TRAILING_REVENUE = {"source": "revenue", "revenue_days": 365}
+
+
 @pytest.fixture(scope="module")
 def split():
     return split_matrix(
@@ -47,7 +50,7 @@ def test_same_seed_and_data_give_identical_model_text_and_metrics(split, fitted,
     again = fit_model(split, quick_config().training, tmp_path, "study-b")
     assert again.bundle.booster.model_to_string() == fitted.bundle.booster.model_to_string()
     assert again.bundle.calibrator == fitted.bundle.calibrator
-    cfg = quick_config()
+    cfg = quick_config(value=TRAILING_REVENUE)
     assert evaluate_bundle(again.bundle, split, cfg).model == (
         evaluate_bundle(fitted.bundle, split, cfg).model
     )
@@ -133,7 +136,7 @@ def test_interrupted_study_resumes(split, tmp_path) -> None:
 
 
 def test_evaluation_reports_baseline_beside_model(split, fitted) -> None:
-    report = evaluate_bundle(fitted.bundle, split, quick_config())
+    report = evaluate_bundle(fitted.bundle, split, quick_config(value=TRAILING_REVENUE))
     assert report.baseline["features"] == [
         "days_since_last_activity",
         "purchases_365d",
@@ -224,7 +227,8 @@ def test_single_snapshot_calibrates_out_of_fold_and_never_trains_on_test(
 def test_evaluation_reports_the_budgets_profit_curve_and_empc(split, fitted) -> None:
     from reporting.evaluation_card import feature_importance, report_markdown
 
-    report = evaluate_bundle(fitted.bundle, split, quick_config())
+    # The fixture matrix has trailing revenue, no plan price: value from it.
+    report = evaluate_bundle(fitted.bundle, split, quick_config(value=TRAILING_REVENUE))
     decisions = report.decisions
     tiers = decisions["tiers"]
     assert sum(row["customers"] for row in tiers.values()) == len(split.test)

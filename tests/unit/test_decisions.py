@@ -242,3 +242,14 @@ def test_the_call_list_ranks_by_profit_and_leaves_out_control_and_other():
     assert listed["expected_profit"].is_monotonic_decreasing
     assert (listed["currency"] == "EUR").all()
     assert list(call_list(scores, 10, "EUR")["customer_id"]) == list(listed["customer_id"][:10])
+
+
+def test_subscription_value_is_price_times_expected_months_of_the_next_periods():
+    from models.tiers import SubscriptionValue
+
+    value = SubscriptionValue("plan_price", periods=12)
+    frame = pd.DataFrame({"plan_price": [20.0, 20.0, 10.0, np.nan]})
+    got = value(frame, np.array([0.0, 1.0, 0.5, 0.1]))
+    # p = 0: all 12 months; p = 1: none; p = 0.5: 10 x (0.5 + 0.25 + ...) = 10 x (1 - 0.5^12).
+    assert got[:3] == pytest.approx([240.0, 0.0, 10 * (1 - 0.5**12)])
+    assert got[3] == 0.0  # no price, no value
