@@ -265,8 +265,9 @@ class ValueSpec(Section):
     # Where value comes from: see the section's description above.
     source: Literal["expected", "subscription", "revenue", "column"] = "expected"
     # Subscription value: the matrix column with the price per label horizon (e.g. the monthly
-    # plan price with a 30-day horizon), and how many horizons ahead count.
+    # plan price with a 30-day horizon).
     price_column: str | None = None
+    # Subscription value: how many label horizons ahead count (12 monthly periods: a year).
     periods: int = Field(default=12, ge=1)
     # Expected revenue's horizon; default snapshots.horizon_days, and never longer (a longer
     # revenue window would reach past the embargo into the test window).
@@ -470,6 +471,8 @@ class ReportSettings(Section):
 
     # Rows explained for the beeswarm and dependence plots (a seeded sample).
     shap_sample_rows: int = Field(default=2000, ge=100)
+    # Customers on the report's call list (highest expected profit first, never control/other).
+    call_list_rows: int = Field(default=25, ge=1)
 
 
 class BacktestSettings(Section):

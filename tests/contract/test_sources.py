@@ -229,3 +229,27 @@ def test_labels_of_customers_not_yet_signed_up_are_counted_as_excluded(tmp_path)
     report = validate_dataset(open_dataset(folder), cfg)
     assert list(report.excluded.values()) == [3]
     assert any("3 row(s) excluded" in warning for warning in report.warnings)
+
+
+def test_init_reads_an_export_through_a_sources_file_and_keeps_the_mapping(world, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    folder = write_export(world, tmp_path / "export", "csv")
+    unmapped = CliRunner().invoke(app, ["init", "--data", str(folder), "--out", "x.yaml"])
+    assert unmapped.exit_code == 3 and "--sources" in unmapped.output
+    assert "data.events.columns.customer_id" in unmapped.output
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "data:\n  timezone: Europe/Berlin\n  customers: {columns: {customer_id: user_id}}\n"
+        "  events: {columns: {customer_id: user_id, ts: timestamp, event: event_name}}\n"
+    )
+    out = tmp_path / "my.yaml"
+    result = CliRunner().invoke(
+        app, ["init", "--data", str(folder), "--out", str(out), "--sources", str(sources)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "validation passed" in result.output
+    cfg = load_config(out)
+    assert cfg.data.timezone == ZONE and cfg.data.events.columns == EXPORT_NAMES
