@@ -21,6 +21,7 @@ from features.config import Config
 from features.context import FAQ_THEN_CANCEL_SECONDS, SECONDS_PER_DAY
 from features.errors import ConfigError
 from features.registry import available_builders
+from features.snapshots import value_horizon_days
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,16 @@ def snapshot(
     labelled = end <= until
     frame = pd.DataFrame({"customer_id": active.to_numpy()})
     frame["churned"] = churned.to_numpy().astype("float64") if labelled else np.nan
+    if labelled and cfg.signals.payment and "value" in events.columns:
+        # The value model's label: payments in [cutoff, cutoff + value horizon).
+        paid_until = cutoff + pd.Timedelta(days=value_horizon_days(cfg))
+        paid = events[
+            events["event"].isin(cfg.signals.payment)
+            & (events["ts"] >= cutoff)
+            & (events["ts"] < paid_until)
+        ]
+        revenue = paid.groupby("customer_id")["value"].sum(min_count=0)
+        frame["future_revenue"] = frame["customer_id"].map(revenue).fillna(0.0).to_numpy()
     return frame.sort_values("customer_id", ignore_index=True)
 
 

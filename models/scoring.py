@@ -277,9 +277,12 @@ class TierSummary:
     )
 
     def add(self, rows: pd.DataFrame) -> None:
-        treated_profit = rows["expected_profit"].where(~rows["control"].astype(bool), 0.0)
+        # Days scored before decisions (no control, no expected profit) still add up.
+        control = rows.get("control", pd.Series(False, index=rows.index)).fillna(False)
+        control = control.astype(bool)
+        profit = rows.get("expected_profit", pd.Series(0.0, index=rows.index))
         grouped = (
-            rows.assign(treated_profit=treated_profit)
+            rows.assign(control=control, treated_profit=profit.where(~control, 0.0))
             .groupby("tier", observed=True)
             .agg(
                 customers=("customer_id", "size"),

@@ -88,6 +88,13 @@ def test_the_manifest_is_recounted_on_the_rows_kept():
     )
     out = recounted(manifest, [kept], 2, {"at": "now"})
     assert (out["rows"], out["active_customers"], out["data"]) == (1, 1, {"rows": 1, "hash": "h"})
-    assert out["tiers"]["high"] == {"customers": 1, "revenue_at_risk": 4.0, "value": 10.0}
+    assert out["tiers"]["high"] == {
+        "customers": 1, "control": 0, "revenue_at_risk": 4.0, "value": 10.0, "expected_profit": 0.0
+    }  # fmt: skip
     assert out["tiers"]["medium"]["customers"] == 0 and out["drift"] == {"s": 1}
     assert out["erasures"][0]["rows_removed"] == 2 and out["erasures"][0]["at"] == "now"
+    # A day scored with decisions: its control group and the treated's expected profit.
+    decided = kept.assign(control=[False], expected_profit=[3.5])
+    again = recounted(manifest, [decided, decided.assign(control=[True])], 0, {"at": "now"})
+    assert again["tiers"]["high"]["control"] == 1
+    assert again["tiers"]["high"]["expected_profit"] == 3.5

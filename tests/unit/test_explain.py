@@ -1,4 +1,4 @@
-"""Reason codes, tiers, actions and the drift guard on hand-made numbers (no model needed)."""
+"""Reason codes, value and the drift guard on hand-made numbers (no model needed)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from models.drift import DriftAccumulator, DriftError, DriftLevels, drift_summar
 from models.explain import ReasonBook, reason_codes, top_families
 from models.reference import build_reference, feature_psi
 from models.spec import FeatureSpec
-from models.tiers import assign_tiers, band, check_value_source, customer_value, suggest_action
+from models.tiers import check_value_source, customer_value
 
 NAMES = [
     "support_contacts_30d",  # support
@@ -90,34 +90,14 @@ def test_profile_and_missing_values_read_as_words(book) -> None:
     assert reasons.iloc[0]["reason_2"] == "has not been active in the last year"
 
 
-def test_tiers_follow_thresholds(cfg) -> None:
-    tiers = cfg.scoring.tiers
-    probability = np.array([0.5, 0.5, 0.2, 0.05, 0.6])
-    value = np.array([200.0, 119.0, 100.0, 300.0, 10.0])
-    out = assign_tiers(probability, value, tiers)
-    assert out["expected_loss"].tolist() == pytest.approx([100.0, 59.5, 20.0, 15.0, 6.0])
-    # high >= 60, medium >= 20 (thresholds inclusive), else other.
-    assert out["tier"].tolist() == ["high", "medium", "medium", "other", "other"]
-    assert out["risk_tier"].tolist() == ["high", "high", "medium", "low", "high"]
-    assert out["value_tier"].tolist() == ["medium", "medium", "medium", "high", "low"]
-    assert band(np.array([0.3]), 0.3, 0.1, ("a", "b", "c")).tolist() == ["a"]
-
-
 def test_value_source_and_missing_revenue(cfg) -> None:
+    value = cfg.scoring.value.model_copy(update={"source": "revenue", "revenue_days": 365})
+    cfg = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update={"value": value})})
     frame = pd.DataFrame({"revenue_365d": [10.0, np.nan]})
     assert check_value_source(["revenue_365d"], cfg) == "revenue_365d"
     assert customer_value(frame, "revenue_365d").tolist() == [10.0, 0.0]
     with pytest.raises(Exception, match="revenue_365d"):
         check_value_source(["tenure_days"], cfg)
-
-
-def test_actions_map_families_with_default(cfg) -> None:
-    actions = suggest_action(np.array(["support", None, "unknown"], dtype=object), cfg.scoring)
-    assert actions.tolist() == [
-        cfg.scoring.actions["support"],
-        cfg.scoring.actions["default"],
-        cfg.scoring.actions["default"],
-    ]
 
 
 def drift_reference() -> tuple[dict, pd.DataFrame]:
