@@ -74,7 +74,10 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
     label = labelled["churned"].to_numpy(dtype=np.float64)
     probability = labelled["churn_probability"].to_numpy(dtype=np.float64)
     churners = int(label.sum())
-    # Acting changes outcomes: the model is judged on the customers nobody acted on.
+    # Acting changes outcomes: the model is judged on the customers nobody acted on, each control
+    # group weighted up to its tier, so the figures describe the whole night as if untouched.
+    # (Unweighted, tier "other" would dominate: the lowest probabilities, whose tail calibration
+    # then decides the flag.)
     weight = untreated_weights(labelled)
     judged = weight > 0
     expected = float((weight * probability).sum())
@@ -86,7 +89,7 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
         "unscored_active": int((~outcome["customer_id"].isin(scores["customer_id"])).sum()),
         "churners": churners,
         "judged_rows": int(judged.sum()),
-        "judged_churners": observed,
+        "judged_churners_estimate": observed,
         "expected_churners_labelled": expected,
         "observed_rate": churners / len(label) if len(label) else None,
         "observed_to_expected": observed / expected if expected > 0 else None,
@@ -221,7 +224,9 @@ def weighted_metrics(label: np.ndarray, probability: np.ndarray, weight: np.ndar
 def among_untreated(row: dict) -> str:
     """Words saying the churners were counted among untreated customers, when some were acted on."""
     acted = row.get("judged_rows", row.get("labelled_rows")) != row.get("labelled_rows")
-    return " among customers nobody acted on, control weighted" if acted else ""
+    return (
+        " among customers nobody acted on, control groups weighted to their tiers" if acted else ""
+    )
 
 
 def retrain_reasons(row: dict, settings: BacktestSettings, test_auc: float | None) -> list[str]:
@@ -234,7 +239,7 @@ def retrain_reasons(row: dict, settings: BacktestSettings, test_auc: float | Non
     if ratio is not None and not low <= ratio <= high and not noisy:
         reasons.append(
             f"observed/expected churners {ratio:.2f} outside [{low:g}, {high:g}] "
-            f"({row.get('judged_churners', row['churners']):.0f} observed, "
+            f"({row.get('judged_churners_estimate', row['churners']):.0f} observed, "
             f"{row['expected_churners_labelled']:.1f} expected{among_untreated(row)})"
         )
     auc, se = row.get("roc_auc"), row.get("roc_auc_se") or 0.0
