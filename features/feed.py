@@ -164,10 +164,15 @@ def _scale_problems(recent, baseline, feed: FeedSettings):
     return []
 
 
+def has_event_feed(cfg: Config) -> bool:
+    """False for a labels-only snapshot (churn from labels, no signal mapped): no feed to check."""
+    return not (cfg.churn.source == "labels" and not cfg.signals.model_dump(exclude_defaults=True))
+
+
 def check_feeds(dataset: Dataset, cfg: Config, as_of: pd.Timestamp) -> list[SignalHealth]:
     """Freshness, then every mapped signal's health; FeedError naming each broken signal."""
     feed = cfg.feed
-    if cfg.churn.source == "labels" and not cfg.signals.model_dump(exclude_defaults=True):
+    if not has_event_feed(cfg):
         # A labels-only snapshot (no signal mapped): there is no event feed to judge.
         log.info("no signal is mapped and churn comes from labels: no event feed to check")
         return []

@@ -46,6 +46,13 @@ HISTORY_TAG = "promotion_history"
 HISTORY_KEEP = 25
 # Model-version tag: the bundle files' SHA-256 at registration, checked again at every load.
 CHECKSUM_TAG = "bundle.sha256"
+# mlflow 3's UI opens an experiment by its kind: this one (the UI's "Machine learning") opens on
+# the runs table; an experiment without the tag may open on the GenAI overview.
+KIND_TAG, CLASSICAL_ML = "mlflow.experimentKind", "custom_model_development"
+NOTE_TAG = "mlflow.note.content"  # the description the UI shows for an experiment or a run
+# What makes two trainings the same (version tags): a retrain on all three equal reuses the
+# version registered first instead of registering an identical one.
+IDENTITY_TAGS = ("data_hash", "config_fingerprint", "code_fingerprint")
 
 
 def tracking_uri(var_dir: Path, create: bool = True) -> str:
@@ -114,7 +121,10 @@ def check_store(uri: str | None = None) -> None:
 _ANSWERED: set[str] = set()
 
 
-def check_server(uri: str) -> None:
+SERVER_FIX = "start it, fix MLFLOW_TRACKING_URI, or score from a model folder with --model DIR"
+
+
+def check_server(uri: str, fix: str = SERVER_FIX) -> None:
     """One small request to a tracking server (bounded by MLFLOW_HTTP_REQUEST_TIMEOUT and
     _MAX_RETRIES); a server that refuses or never answers fails in one line naming it."""
     if not uri.startswith(("http://", "https://")) or uri in _ANSWERED:
@@ -125,10 +135,7 @@ def check_server(uri: str) -> None:
         reason = unreachable(str(exc))
         if reason is None:
             raise
-        raise ChurnError(
-            f"tracking server {uri} does not answer ({reason}); start it, fix "
-            "MLFLOW_TRACKING_URI, or score from a model folder with --model DIR"
-        ) from None
+        raise ChurnError(f"tracking server {uri} does not answer ({reason}); {fix}") from None
     _ANSWERED.add(uri)
 
 
@@ -180,16 +187,29 @@ def store_lock(uri: str | None = None, wait_seconds: float = 120) -> Iterator[No
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def use_experiment(var_dir: Path, name: str) -> str:
-    """Point mlflow at the tracking store and the experiment `name` (created if needed, under
-    the store lock so two first trainings do not both create it)."""
+def use_experiment(var_dir: Path, name: str, description: str | None = None) -> str:
+    """Point mlflow at the tracking store and the experiment `name` (`ensure_experiment`)."""
     uri = use_store(var_dir)
-    client = MlflowClient()
-    with store_lock(uri):
-        if client.get_experiment_by_name(name) is None:
-            client.create_experiment(name, artifact_location=artifact_root(uri))
+    ensure_experiment(name, description)
     mlflow.set_experiment(name)
     return uri
+
+
+def ensure_experiment(name: str, description: str | None = None) -> str:
+    """The id of experiment `name`, created if needed (under the store lock, so two first jobs
+    do not both create it) with the kind tag and `description`; on an existing experiment
+    either is set only where absent, so an edit made in the UI stays."""
+    uri = mlflow.get_tracking_uri()
+    client = MlflowClient()
+    wanted = {KIND_TAG: CLASSICAL_ML, **({NOTE_TAG: description} if description else {})}
+    with store_lock(uri):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            return client.create_experiment(name, artifact_root(uri), tags=wanted)
+    for key, value in wanted.items():
+        if key not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
 
 
 def git_commit(folder: Path | None = None) -> str:
@@ -271,6 +291,48 @@ def log_and_register(bundle_dir: Path, model_name: str, example: pd.DataFrame, s
     record = json.dumps(checksums(bundle_dir), sort_keys=True)
     MlflowClient().set_model_version_tag(model_name, version, CHECKSUM_TAG, record)
     return version
+
+
+def code_fingerprint() -> str:
+    """What decides a model besides its data and config, hashed: the source of the `features`
+    and `models` packages, Python and the numeric packages' versions. An edit elsewhere (the
+    report, the CLI, a README) changes the git commit, not the model, so it is not part of it."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(json.dumps(environment_record(), sort_keys=True).encode())
+    for package in ("features", "models"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def identical_version(model_name: str, identity: dict[str, str]) -> str | None:
+    """The first version of `model_name` whose tags record the same data hash, config
+    fingerprint and code fingerprint (`IDENTITY_TAGS`), or None."""
+    try:
+        versions = MlflowClient().search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return None  # no such model yet
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        if all(version.tags.get(key) == identity[key] for key in IDENTITY_TAGS):
+            return str(version.version)
+    return None
+
+
+def register_unless_identical(
+    bundle_dir: Path, model_name: str, example: pd.DataFrame, signature, identity: dict[str, str]
+) -> tuple[str, bool]:
+    """Under the store lock (so two identical trainings at once register one version): the
+    version already registered from the same data, config and code, and True; else a new
+    version tagged with them, and False."""
+    with store_lock():
+        found = identical_version(model_name, identity)
+        if found is not None:
+            return found, True
+        version = log_and_register(bundle_dir, model_name, example, signature)
+        client = MlflowClient()
+        for key in IDENTITY_TAGS:
+            client.set_model_version_tag(model_name, version, key, identity[key])
+        return version, False
 
 
 def _log_model(bundle_dir: Path, model_name: str, example: pd.DataFrame, signature):
@@ -473,3 +535,28 @@ def _apply(
         text = json.dumps(history)
     client.set_registered_model_tag(model_name, HISTORY_TAG, text)
     return status
+
+
+def promotion_history(model_name: str) -> list[dict]:
+    """The gate's decisions on `model_name`, oldest first (the last `HISTORY_KEEP`)."""
+    tags = MlflowClient().get_registered_model(model_name).tags
+    return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+
+def history_markdown(history: list[dict], limit: int | None = None) -> str:
+    """The history as a markdown table, newest first (the first `limit` rows)."""
+    rows = [
+        "| when (UTC) | version | result | champion before | compared with | why |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in list(reversed(history))[:limit]:
+        cells = [
+            entry["at"].replace("T", " ").removesuffix("+00:00"),
+            f"v{entry['version']}",
+            entry["status"],
+            f"v{entry['previous_champion']}" if entry.get("previous_champion") else "none",
+            f"v{entry['compared_with']}" if entry.get("compared_with") else "none",
+            entry["reason"].replace("|", "/"),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +16,6 @@ from pipelines.cli_export import export
 from pipelines.cli_forget import forget
 from pipelines.cli_init import init
 from pipelines.cli_options import (
-    AllowCodeChangeOption,
-    AllowDriftOption,
     AsOfOption,
     ConfigOption,
     DataOption,
@@ -37,6 +34,7 @@ from pipelines.cli_options import (
     parse_spark_conf,
     setup_logging,
 )
+from pipelines.cli_score import score
 
 app = typer.Typer(
     help="Churn prediction: synthetic data, validation, point-in-time features, training, "
@@ -144,53 +142,7 @@ def evaluate(
     sys.stdout.write(json.dumps(result, indent=1) + "\n")
 
 
-@app.command()
-@friendly_errors
-def score(
-    data: DataOption,
-    as_of: Annotated[
-        datetime,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Scoring date (UTC midnight): who is active then; features use events before it.",
-        ),
-    ],
-    out: Annotated[Path, typer.Option(help="Output folder; scores go to OUT/scores/as_of=DATE/.")],
-    config: ConfigOption = None,
-    model: ModelOption = None,
-    allow_drift: AllowDriftOption = False,
-    allow_code_change: AllowCodeChangeOption = False,
-    var_dir: VarDirOption = Path("var"),
-    engine: EngineOption = EngineName.duckdb,
-    spark_master: SparkMasterOption = "local[*]",
-    spark_conf: SparkConfOption = None,
-) -> None:
-    """Score every active customer: calibrated risk, reason codes, value and tiers (atomic)."""
-    from pipelines import catalog
-    from pipelines.score import EngineChoice, run_score
-
-    cfg = load(config)
-    choice = EngineChoice(engine.value, spark_master, parse_spark_conf(spark_conf))
-    catalog.use_model_store(var_dir, create=False)
-    result = run_score(
-        data, cfg, pd.Timestamp(as_of, tz="UTC"), out, model, allow_drift, choice, allow_code_change
-    )
-    manifest = result.manifest
-    tiers = ", ".join(
-        f"{tier} {counts['customers']:,} ({counts['revenue_at_risk']:,.0f} at risk)"
-        for tier, counts in manifest.tiers.items()
-    )
-    lines = [
-        f"scores:  {result.folder} ({manifest.rows:,} customers)",
-        f"model:   {manifest.model_version}",
-        f"tiers:   {tiers}",
-        f"drift:   {manifest.drift.status} (score PSI {manifest.drift.score} against the "
-        f"{manifest.drift.reference})"
-        + ("; retrain recommended" if manifest.drift.retrain_recommended else ""),
-        f"time:    {manifest.timings_seconds['total']:.1f} s",
-    ]
-    console.print("\n".join(lines), highlight=False, soft_wrap=True)
+app.command("score")(score)
 
 
 @app.command()

@@ -88,16 +88,18 @@ def validated_data(churn: ChurnNight) -> MaterializeResult:
 def nightly_scores(context: AssetExecutionContext, churn: ChurnNight) -> MaterializeResult:
     """`churn score --out VAR`: the day's scores, published whole."""
     from pipelines.score import run_score
+    from pipelines.score_tracking import track_score
 
     catalog.use_model_store(churn.var, create=False)
     day = churn.day(context.run.tags)
-    result = run_score(
-        Path(churn.data), churn.cfg(), day, churn.var, churn.model, churn.allow_drift
-    )
+    cfg = churn.cfg()
+    result = run_score(Path(churn.data), cfg, day, churn.var, churn.model, churn.allow_drift)
     manifest = result.manifest
+    run_id = track_score(manifest, cfg)  # after the day is published; a failure is one warning
     return MaterializeResult(
         metadata={
             "folder": str(result.folder),
+            "mlflow_run": run_id or "not tracked",
             "rows": manifest.rows,
             "model_version": manifest.model_version,
             "drift": manifest.drift.status,

@@ -65,7 +65,7 @@ def run_train(
     # Bad input stops the job before anything is tuned, logged or registered.
     with catalog.dataset(data, cfg) as dataset:
         matrix = build_training_matrix(dataset, cfg)
-    return train_on_matrix(matrix, cfg, var_dir, trials, config_path)
+    return train_on_matrix(matrix, cfg, var_dir, trials, config_path, source=data)
 
 
 def train_on_matrix(
@@ -74,11 +74,14 @@ def train_on_matrix(
     var_dir: Path,
     trials: int | None = None,
     config_path: Path | None = None,
+    source: Path | None = None,
 ) -> TrainOutputs:
-    """Tune, fit, evaluate, log to mlflow, register and run the promotion gate."""
+    """Tune, fit, evaluate, log to mlflow, register (unless a version from the same data,
+    config and code exists) and run the promotion gate."""
     import mlflow
 
     from models import registry
+    from pipelines import tracking
 
     started = time.perf_counter()
     if trials is not None:
@@ -89,13 +92,17 @@ def train_on_matrix(
     fingerprint = data_fingerprint(matrix)
     split = split_for_training(matrix, training, cfg.snapshots.horizon_days)
     code_version = registry.git_commit()
+    identity = tracking.identity(cfg, fingerprint, code_version)
     catalog.use_model_store(var_dir)
-    uri = registry.use_experiment(var_dir, training.model_name)
+    description = tracking.experiment_description(cfg)
+    uri = registry.use_experiment(var_dir, training.model_name, description)
 
-    with mlflow.start_run(run_name=f"train-{fingerprint['hash']}") as run:
+    run_name = tracking.train_run_name(cfg, fingerprint)
+    with mlflow.start_run(run_name=run_name) as run:
         run_id = run.info.run_id
         out = catalog.run_folder(var_dir, run_id)
-        log_inputs(cfg, fingerprint, split, code_version, config_path)
+        tracking.log_inputs(cfg, fingerprint, split, identity, config_path)
+        tracking.log_training_data(matrix, cfg, fingerprint, source)
         fitted = fit_model(
             split,
             training,
@@ -109,10 +116,13 @@ def train_on_matrix(
         report = evaluate_bundle(fitted.bundle, split, cfg)
         mlflow.log_metrics(report.metrics())
         files = write_run_files(out, fitted, split, cfg)
-        example = registry.signature_example(fitted.bundle, split.test)
-        signature = registry.model_signature(fitted.bundle, example)
-        version = registry.log_and_register(files["model"], training.model_name, example, signature)
-        status, reason = run_gate(report, split, cfg, version, run_id)
+        version, identical = tracking.register(
+            files["model"], fitted.bundle, split, training.model_name, identity
+        )
+        if identical:
+            status, reason = tracking.keep_identical(report, training.model_name, version)
+        else:
+            status, reason = run_gate(report, split, cfg, version, run_id)
         report.model_version = version
         report.data = fingerprint
         report.elapsed_seconds = round(time.perf_counter() - started, 1)
@@ -120,6 +130,9 @@ def train_on_matrix(
         for name in ("report_json", "report", "importance", "shap_summary", "config"):
             mlflow.log_artifact(str(files[name]), "report")
         mlflow.set_tag("gate.status", status)
+        tracking.describe_training(
+            training.model_name, version, report, identical, run_name, identity
+        )
 
     return TrainOutputs(
         tracking_uri=uri,
@@ -139,36 +152,6 @@ def train_on_matrix(
         },
         metrics=report.model,
     )
-
-
-def log_inputs(
-    cfg: Config, fingerprint: dict, split: MatrixSplit, code_version: str, config_path
-) -> None:
-    """Tags, the config as params and as a file, the data fingerprint and the package versions."""
-    import mlflow
-
-    from models.registry import flatten, log_environment
-
-    mlflow.set_tags(
-        {
-            "git_commit": code_version,
-            "config_fingerprint": cfg.fingerprint(),
-            "data_hash": fingerprint["hash"],
-            "split_method": split.method,
-            **split.tags(),
-            "validation": (
-                f"stratified {cfg.training.cv_folds}-fold cross-validation"
-                if split.cross_validated
-                else "validation cutoff"
-            ),
-        }
-    )
-    mlflow.log_params(flatten(cfg.model_dump(mode="json")))
-    mlflow.log_dict(cfg.model_dump(mode="json"), "config/config.yaml")
-    mlflow.log_dict({"data": fingerprint, "split": split.summary()}, "data/fingerprint.json")
-    log_environment()
-    if config_path is not None:
-        mlflow.set_tag("config_path", str(config_path))
 
 
 def log_fit(fitted: FittedModel, cfg: Config) -> None:
