@@ -376,3 +376,116 @@ def _per_value(
         words[:] = [function(j, value) for value in uniques]
         result[rows] = words[inverse]
     return result
+
+
+@dataclass(frozen=True)
+class ReasonTemplate:
+    """Which wording a sentence was filled from: its family, its feature, which of the feature's
+    templates ("reason", "zero", "missing", or "value" for a category) and that template in
+    words with the number as N ("contacted support N times this month"); a category keeps its
+    value ("plan is basic"). Family and feature are "" for a sentence no template fills."""
+
+    family: str
+    feature: str
+    kind: str
+    words: str
+
+
+class ReasonTemplates:
+    """The inverse of `ReasonBook.words`: the template a published sentence came from, so that
+    "contacted support 4 times this month" and "... 5 times ..." count as one driver. A sentence
+    no template of the book fills (an older wording) stays its own, its numbers read as N."""
+
+    def __init__(self, book: ReasonBook) -> None:
+        symbol = CURRENCY_SYMBOLS.get(book.currency.upper())
+        self._money = f"{symbol}N" if symbol else f"{book.currency} N"
+        self._lookback = _lookback(book.lookback_days)
+        literal, open_ = [], []
+        for j, (name, wording) in enumerate(zip(book.names, book.wordings, strict=True)):
+            family = book.families[book.feature_family_index[j]]
+            if name in book.categorical:
+                kinds = {"missing": "{label} is unknown", "value": "{label} is {value}"}
+            else:
+                missing = wording.missing or "{label} is unknown"
+                kinds = {"zero": wording.zero, "missing": missing, "reason": wording.reason}
+            for kind, template in kinds.items():
+                if template is None:
+                    continue
+                entry = (self._pattern(template, wording.label), family, name, kind, template)
+                wild = any(m.group(1) not in ("label", "lookback") for m in _find(template))
+                (open_ if wild else literal).append((*entry, wording.label))
+        # Fixed sentences first: "received no marketing emails this month" is a zero, not the
+        # reason "received {n} this month" of the same or another feature.
+        self._entries = literal + open_
+        self._cache: dict[str, ReasonTemplate] = {}
+
+    def of(self, text: str) -> ReasonTemplate:
+        """The template `text` was filled from."""
+        if text not in self._cache:
+            self._cache[text] = self._find(text)
+        return self._cache[text]
+
+    def _find(self, text: str) -> ReasonTemplate:
+        for pattern, family, name, kind, template, label in self._entries:
+            if pattern.fullmatch(text):
+                words = text if kind == "value" else self._generic(template, label)
+                return ReasonTemplate(family, name, kind, words)
+        return ReasonTemplate("", "", "unknown", re.sub(r"\d[\d,.]*", "N", text))
+
+    def _pattern(self, template: str, label: str) -> re.Pattern:
+        parts, position = [], 0
+        for match in _find(template):
+            parts.append(_optional_only(template[position : match.start()]))
+            kind = match.group(1)
+            fixed = {"label": label, "lookback": self._lookback}.get(kind)
+            parts.append(re.escape(fixed) if fixed is not None else _wildcard(kind, match))
+            position = match.end()
+        parts.append(_optional_only(template[position:]))
+        return re.compile("".join(parts))
+
+    def _generic(self, template: str, label: str) -> str:
+        def replace(match: re.Match) -> str:
+            kind, spec = match.group(1), match.group(2) or ""
+            if kind == "label":
+                return label
+            if kind == "lookback":
+                return self._lookback
+            if kind == "money":
+                return self._money
+            if kind == "days_ago":
+                return "N days ago"
+            if kind == "n":
+                one, _, many = spec.partition("|")
+                return f"N {many or one}"
+            return "N%" if spec.endswith("%") else "N"
+
+        return _ONLY.sub("", _PLACEHOLDER.sub(replace, template))
+
+
+_NUMBER = r"[-+]?[\d,]+(?:\.\d+)?"
+_WILDCARDS = {
+    "money": rf"-?\D{{0,4}}?{_NUMBER}",
+    "days_ago": rf"(?:today|yesterday|{_NUMBER} days ago)",
+}
+
+
+def _wildcard(kind: str, match: re.Match) -> str:
+    """What a placeholder of a template can have been filled with, as a pattern."""
+    spec = match.group(2) or ""
+    if kind == "n":
+        nouns = "|".join(re.escape(noun) for noun in spec.split("|") if noun)
+        return rf"(?:once|twice|{_NUMBER} (?:{nouns}))"
+    if kind in _WILDCARDS:
+        return _WILDCARDS[kind]
+    if kind == "value" and spec:
+        return _NUMBER + ("%" if spec.endswith("%") else "")
+    return ".+"
+
+
+def _find(template: str):
+    return _PLACEHOLDER.finditer(template)
+
+
+def _optional_only(text: str) -> str:
+    """A template's literal text as a pattern, its "only " optional (`words` may drop it)."""
+    return "(?:only )?".join(re.escape(piece) for piece in text.split("only "))

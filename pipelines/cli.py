@@ -34,6 +34,7 @@ from pipelines.cli_options import (
     parse_spark_conf,
     setup_logging,
 )
+from pipelines.cli_report import report
 from pipelines.cli_score import score
 
 app = typer.Typer(
@@ -145,38 +146,7 @@ def evaluate(
 app.command("score")(score)
 
 
-@app.command()
-@friendly_errors
-def report(
-    scores: Annotated[
-        Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
-    ],
-    out: Annotated[Path, typer.Option(help="HTML file to write (self-contained, atomic).")],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="models:/NAME@ALIAS, models:/NAME/VERSION or a model folder; "
-            "default: the model that produced the scores."
-        ),
-    ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            help="Dataset for drivers and retention; default: the one named in the scores.",
-        ),
-    ] = None,
-    config: ConfigOption = None,
-    var_dir: VarDirOption = Path("var"),
-) -> None:
-    """Write the HTML report of churn drivers, tiers and retention, and log it with the model."""
-    from pipelines import catalog
-    from pipelines.report import run_report
-
-    cfg = load(config)
-    catalog.use_model_store(var_dir, create=False)
-    path = run_report(scores, out, cfg, model=model, data=data)
-    console.print(f"report:  {path.resolve()}", highlight=False, soft_wrap=True)
+app.command("report")(report)
 
 
 @app.command()

@@ -31,12 +31,14 @@ def gather_inputs(
     evaluation: EvaluationReport | None,
     data: Path | None,
 ) -> ReportInputs:
-    """Read the dataset for the parts that need it: features, test labels, retention."""
+    """Read the dataset for the parts that need it: features, test labels, retention, profiles."""
     from features.matrix import build_matrix
 
     inputs = ReportInputs(scores=scores, cfg=cfg, bundle=bundle, evaluation=evaluation)
     if data is None:
-        inputs.notes.append("no dataset given (--data): drivers and retention are not shown")
+        inputs.notes.append(
+            "no dataset given (--data): drivers, waterfalls, segments and retention are not shown"
+        )
         return inputs
     as_of = pd.Timestamp(scores["as_of"].iloc[0])
     cutoffs = [as_of]
@@ -52,6 +54,9 @@ def gather_inputs(
                 test = matrix[(matrix["cutoff"] == test_cutoff) & matrix["churned"].notna()]
                 inputs.test_rows = test if len(test) else None
         inputs.lifetimes, inputs.revenue, inputs.until = lifetimes_and_revenue(dataset, cfg)
+        profile = [c for c in cfg.features.categorical_columns if c in dataset.customers.columns]
+        if profile:
+            inputs.profiles = dataset.customers.select("customer_id", *profile).to_pandas()
     return inputs
 
 
@@ -70,9 +75,12 @@ def run_report(
     model: str | None = None,
     data: Path | None = None,
     log_to_mlflow: bool = True,
+    as_of: str | None = None,
+    var_dir: Path | None = None,
 ) -> Path:
-    """`churn report`: read scores, model and data, write the HTML atomically, log it to mlflow."""
-    frame, manifest = catalog.load_scores(scores)
+    """`churn report`: read the day's scores (default: the latest), the model and the data,
+    write the HTML atomically, and log it to a reporting run of its own in mlflow."""
+    frame, manifest = catalog.load_scores(scores, as_of)
     # Default to the very model and dataset that produced the scores.
     uri = model or (manifest.model_uri if manifest else None)
     uri = uri or resolve_model_uri(None, cfg.training.model_name)
@@ -80,13 +88,30 @@ def run_report(
     if source is not None and not Path(source).exists():
         log.warning("dataset %s from the scores manifest is gone: drivers not shown", source)
         source = None
-    bundle = catalog.resolve_model(uri, cfg.training.model_name).bundle
+    resolved = catalog.resolve_model(uri, cfg.training.model_name)
     record = catalog.load_evaluation(uri)
     evaluation = EvaluationReport.from_dict(record) if record else None
-    inputs = gather_inputs(frame, cfg, bundle, evaluation, source)
+    inputs = gather_inputs(frame, cfg, resolved.bundle, evaluation, source)
     inputs.model_label = (manifest.model_version if manifest else None) or uri
+    day = f"{pd.Timestamp(frame['as_of'].iloc[0]):%Y-%m-%d}"
+    history(inputs, scores, day, var_dir)
     text = build_report(inputs, cfg.report.shap_sample_rows, cfg.training.seed)
     path = catalog.write_report(text, Path(out))
     if log_to_mlflow:
-        catalog.log_report(uri, path)
+        catalog.log_report(resolved.uri, path, cfg.name, day, resolved.version)
     return path
+
+
+def history(inputs: ReportInputs, scores: Path, day: str, var_dir: Path | None) -> None:
+    """The day's manifest, the nights up to it and the backtest ledger's nights up to it."""
+    inputs.nights = catalog.night_manifests(scores, until=day)
+    inputs.manifest = next((n for n in inputs.nights if n["as_of"] == day), None)
+    ledger, places = catalog.find_ledger(scores, var_dir)
+    if ledger is not None:
+        inputs.ledger = ledger[ledger["as_of"].astype(str) <= day].reset_index(drop=True)
+    looked = " or ".join(str(place) for place in places) or "beside the scores"
+    inputs.ledger_hint = (
+        f"No backtest ledger was found ({looked}). Once a night's label window has passed, "
+        f"run `churn backtest --data DATA --scores {scores} --out DIR` (DIR: the scores' "
+        "folder or --var-dir) and report again."
+    )

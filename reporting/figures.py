@@ -151,15 +151,16 @@ def horizontal_bars(series: pd.Series, xlabel: str, color: str = ACCENT) -> byte
     """A horizontal bar chart of a named series, largest at the top."""
     plt = _pyplot()
     series = series.iloc[::-1]
-    figure, ax = plt.subplots(figsize=(7.2, 0.42 * len(series) + 1.1))
-    ax.barh([str(i).replace("_", " ") for i in series.index], series.to_numpy(), color=color)
+    figure, ax = plt.subplots(figsize=(5.6, 0.36 * len(series) + 1.0))
+    ax.barh([str(i) for i in series.index], series.to_numpy(), color=color)
     ax.set_xlabel(xlabel)
     _style(ax)
     return _png(figure)
 
 
 def dependence_plot(name: str, values: np.ndarray, shown: pd.DataFrame) -> bytes:
-    """How one feature's value moves its SHAP contribution (no interaction colouring)."""
+    """How one feature's value moves its SHAP contribution (no interaction colouring); `name`
+    is its column in `shown`, which the report labels in words."""
     plt = _pyplot()
     import shap
 
@@ -168,8 +169,8 @@ def dependence_plot(name: str, values: np.ndarray, shown: pd.DataFrame) -> bytes
         name, values, shown, interaction_index=None, show=False, ax=ax, color=ACCENT, alpha=0.5
     )
     ax.axhline(0.0, color=MUTED, linewidth=0.8)
-    ax.set_title(name.replace("_", " "), loc="left", fontsize=10)
-    ax.set_ylabel("SHAP (log-odds)")
+    ax.set_xlabel(name)
+    ax.set_ylabel("contribution to risk (log-odds)")
     return _png(figure)
 
 
@@ -215,4 +216,69 @@ def cohort_heatmap(table: pd.DataFrame) -> bytes:
                 color="white" if value > 60 else "#1e293b",
             )
     figure.colorbar(image, ax=ax, label="% still customers", fraction=0.03)
+    return _png(figure)
+
+
+def audience_chart(curve: pd.DataFrame, marks: pd.DataFrame, currency: str) -> bytes:
+    """Expected profit and the share of expected churners reached as more customers are
+    contacted (best expected profit first), the table's audience sizes marked."""
+    plt = _pyplot()
+    figure, left = plt.subplots(figsize=(8.4, 3.6))
+    share = curve["contacted_share"].to_numpy() * 100
+    left.plot(share, curve["expected_profit"], color=ACCENT, label="expected profit")
+    left.scatter(marks["contacted_share"] * 100, marks["expected_profit"], color=ACCENT, s=18)
+    left.axhline(0.0, color=MUTED, linewidth=0.8)
+    left.set_xlabel("customers contacted (% of scored, best expected profit first)")
+    left.set_ylabel(f"expected profit ({currency})")
+    # Contacting everyone can cost far more than the best audience earns: keep the peak legible.
+    peak = float(curve["expected_profit"].max())
+    if peak > 0:
+        left.set_ylim(bottom=max(float(curve["expected_profit"].min()), -peak) * 1.1)
+    right = left.twinx()
+    right.plot(share, curve["churners_share"] * 100, color=GOOD, label="churners reached")
+    right.set_ylabel("expected churners reached (%)")
+    right.set_ylim(0, 105)
+    handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    left.legend(
+        handles,
+        [h.get_label() for h in handles],
+        frameon=False,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=2,
+    )
+    _style(left)
+    right.spines["top"].set_visible(False)
+    return _png(figure)
+
+
+def backtest_chart(nights: pd.DataFrame) -> bytes:
+    """Per night: expected churners (with two standard deviations) against the churners
+    observed once the night matured; and ROC AUC against the model's test AUC."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.4))
+    x = np.arange(len(nights))
+    left.errorbar(
+        x - 0.08,
+        nights["expected_churners"],
+        yerr=2 * nights["expected_churners_sd"],
+        fmt="o",
+        color=MUTED,
+        capsize=3,
+        label="expected (± 2 sd)",
+    )
+    left.plot(x + 0.08, nights["observed_churners"], "s", color=ACCENT, label="observed")
+    left.set_ylabel("churners")
+    left.set_title("Predicted against observed churners", loc="left", fontsize=11)
+    left.legend(frameon=False)
+    right.plot(x, nights["roc_auc"], marker="o", color=ACCENT, label="night's ROC AUC")
+    right.plot(x, nights["model_test_auc"], linestyle="--", color=MUTED, label="model's test AUC")
+    right.set_ylabel("ROC AUC")
+    right.set_title("ROC AUC over time", loc="left", fontsize=11)
+    right.legend(frameon=False)
+    for ax in (left, right):
+        ax.set_xticks(x, list(nights.index), rotation=45, ha="right")
+        ax.set_xlim(-0.5, len(nights) - 0.5)
+        _style(ax)
+    figure.tight_layout()
     return _png(figure)

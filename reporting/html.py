@@ -14,44 +14,61 @@ import numpy as np
 import pandas as pd
 
 CSS = """
-:root { --ink:#1e293b; --muted:#64748b; --line:#e2e8f0; --accent:#c2410c; --bg:#f8fafc; }
+:root { --ink:#1e293b; --muted:#64748b; --line:#e2e8f0; --accent:#c2410c; --good:#0f766e;
+  --bg:#f8fafc; --small:13px; --body:15px; --large:18px; --title:24px; }
 * { box-sizing: border-box; }
-body { margin:0; font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,
+body { margin:0; font:var(--body)/1.55 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,
   sans-serif; color:var(--ink); background:var(--bg); }
 header { background:#0f172a; color:#f8fafc; padding:28px 40px 22px; }
-header h1 { margin:0 0 4px; font-size:26px; font-weight:650; letter-spacing:-.01em; }
+header h1 { margin:0 0 4px; font-size:var(--title); font-weight:650; letter-spacing:-.01em; }
 header p { margin:0; color:#cbd5e1; }
-nav { background:#fff; border-bottom:1px solid var(--line); padding:10px 40px; position:sticky;
-  top:0; z-index:1; }
-nav a { color:var(--muted); text-decoration:none; margin-right:18px; font-size:14px; }
+nav { background:#fff; border-bottom:1px solid var(--line); padding:8px 40px; position:sticky;
+  top:0; z-index:1; font-size:var(--small); }
+nav a { color:var(--muted); text-decoration:none; margin-right:16px; display:inline-block; }
 nav a:hover { color:var(--accent); }
 main { max-width:1180px; margin:0 auto; padding:8px 40px 60px; }
 section { background:#fff; border:1px solid var(--line); border-radius:10px; padding:20px 26px;
-  margin:22px 0; }
-h2 { margin:0 0 6px; font-size:20px; }
-h3 { margin:18px 0 6px; font-size:16px; color:#334155; }
+  margin:22px 0; min-width:0; overflow-wrap:break-word; }
+h2 { margin:0 0 6px; font-size:var(--large); }
+h3 { margin:18px 0 6px; font-size:var(--body); color:#334155; }
+p { margin:6px 0; }
 p.intro { color:var(--muted); margin:0 0 12px; max-width:80ch; }
 .grid { display:flex; flex-wrap:wrap; gap:18px; align-items:flex-start; }
 .grid > div { flex:1 1 320px; min-width:0; }
 figure { margin:8px 0; }
 figure img { max-width:100%; height:auto; display:block; }
-figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
-table { border-collapse:collapse; margin:8px 0 4px; font-size:14px;
+figcaption, .note, .k, footer, td.small { font-size:var(--small); }
+figcaption { color:var(--muted); margin-top:4px; }
+.scroll { max-width:100%; overflow-x:auto; }
+table { border-collapse:collapse; margin:8px 0 4px; font-size:var(--small);
   font-variant-numeric:tabular-nums; }
-th, td { padding:6px 12px; border-bottom:1px solid var(--line); text-align:right; }
-th:first-child, td:first-child { text-align:left; white-space:nowrap; }
-table.facts td { text-align:left; }
+table.fixed { table-layout:fixed; width:100%; }
+th, td { padding:5px 10px; border-bottom:1px solid var(--line); text-align:left;
+  vertical-align:top; overflow-wrap:break-word; }
+th.n, td.n { text-align:right; }
+td.n { white-space:nowrap; overflow-wrap:normal; }
 thead th { background:#f1f5f9; color:#334155; font-weight:600; }
 tr.total td { font-weight:600; border-top:2px solid #cbd5e1; }
+ul.reasons { margin:0; padding-left:16px; }
 .cards { display:flex; flex-wrap:wrap; gap:12px; margin:10px 0; }
-.card { border:1px solid var(--line); border-radius:8px; padding:10px 14px; min-width:150px; }
-.card .v { font-size:20px; font-weight:650; }
-.card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+.card { border:1px solid var(--line); border-radius:8px; padding:10px 14px; min-width:150px;
+  max-width:100%; }
+.card .v { font-size:var(--large); font-weight:650; }
+.card .k { color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
 .note { color:var(--muted); font-style:italic; }
+.alert { border-left:4px solid var(--accent); background:#fff7ed; padding:8px 12px; }
 .tier-high { color:#b91c1c; font-weight:600; }
 .tier-medium { color:#b45309; font-weight:600; }
 .tier-other { color:var(--muted); font-weight:600; }
-footer { color:var(--muted); font-size:12px; text-align:center; padding:20px; }
+.wf { display:grid; grid-template-columns:minmax(0,9em) minmax(0,1fr) 4.8em; gap:1px 6px;
+  align-items:center; font-size:var(--small); line-height:1.3; }
+.wf .l { white-space:nowrap; overflow:hidden; text-overflow:ellipsis; color:#334155; }
+.wf .t { position:relative; height:11px; background:#f1f5f9; border-radius:2px; }
+.wf .b { position:absolute; top:0; height:11px; border-radius:2px; }
+.wf .up { background:var(--accent); } .wf .down { background:var(--good); }
+.wf .base { background:#94a3b8; }
+.wf .x { text-align:right; white-space:nowrap; color:var(--muted); }
+footer { color:var(--muted); text-align:center; padding:20px; }
 """
 
 
@@ -103,6 +120,9 @@ def cards(items: Iterable[tuple[str, str]]) -> str:
     return f'<div class="cards">{inner}</div>'
 
 
+NUMERIC = ' class="n"'
+
+
 def table(
     frame: pd.DataFrame,
     formats: dict[str, Callable[[object], str]] | None = None,
@@ -111,19 +131,36 @@ def table(
     css: str = "",
     total_row: str | None = None,
     row_class: Callable[[object], str] | None = None,
+    markup: Iterable[str] = (),
+    widths: Iterable[str] | None = None,
 ) -> str:
-    """A frame as an HTML table; the index is the first column, NaN shows as an em dash."""
+    """A frame as an HTML table; the index is the first column, NaN shows as an em dash.
+
+    Numeric columns are right-aligned and never wrap; text wraps inside its cell, and the table
+    scrolls inside its own box if it still cannot fit. `markup` names columns whose values are
+    HTML already built by this module; `widths` (one per column, index first) fixes the layout
+    to the box's width."""
     formats = formats or {}
+    markup = set(markup)
     label = index_label if index_label is not None else (frame.index.name or "")
-    head = "".join(f"<th>{esc(c)}</th>" for c in [label, *map(str, frame.columns)])
+    numeric = [
+        str(c) not in markup and pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns
+    ]
+    head = f"<th>{esc(label)}</th>" + "".join(
+        f"<th{NUMERIC if number else ''}>{esc(c)}</th>"
+        for c, number in zip(map(str, frame.columns), numeric, strict=True)
+    )
     rows = []
     for position, key in enumerate(frame.index):
         cells = [f"<td>{esc(key)}</td>"]
         # Column by column, so integer columns stay integers (a row Series would upcast).
         for number, column in enumerate(frame.columns):
             value = frame.iat[position, number]
+            if str(column) in markup:
+                cells.append(f"<td>{value}</td>")
+                continue
             text = "—" if _missing(value) else formats.get(str(column), _default)(value)
-            cells.append(f"<td>{esc(text)}</td>")
+            cells.append(f"<td{NUMERIC if numeric[number] else ''}>{esc(text)}</td>")
         classes = []
         if total_row is not None and str(key) == total_row:
             classes.append("total")
@@ -131,9 +168,39 @@ def table(
             classes.append(row_class(key))
         cls = f' class="{" ".join(classes)}"' if classes else ""
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    classes = " ".join(filter(None, [css, "fixed" if widths is not None else ""]))
     ident = f' id="{esc(table_id)}"' if table_id else ""
-    ident += f' class="{esc(css)}"' if css else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    ident += f' class="{esc(classes)}"' if classes else ""
+    columns = ""
+    if widths is not None:
+        columns = "<colgroup>" + "".join(f'<col style="width:{esc(w)}">' for w in widths)
+        columns += "</colgroup>"
+    return (
+        f'<div class="scroll"><table{ident}>{columns}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def bullets(items: Iterable[str]) -> str:
+    """Short texts as a list (an empty string when there are none)."""
+    entries = "".join(f"<li>{esc(item)}</li>" for item in items if item)
+    return f'<ul class="reasons">{entries}</ul>' if entries else ""
+
+
+def waterfall(steps: list[tuple[str, str, float, float, str]], top: float | None = None) -> str:
+    """A small waterfall: per step (label, kind up|down|base, from, to, value text) a bar from
+    `from` to `to`, the track spanning 0..`top` (default: a little beyond the largest end), so
+    waterfalls drawn with one `top` compare."""
+    top = (top or max([max(a, b) for _, _, a, b, _ in steps] + [1e-9])) * 1.08
+    rows = []
+    for label, kind, start, end, text in steps:
+        left, width = min(start, end) / top * 100, max(abs(end - start) / top * 100, 0.6)
+        rows.append(
+            f'<div class="l">{esc(label)}</div><div class="t"><div class="b {esc(kind)}" '
+            f'style="left:{left:.1f}%;width:{width:.1f}%"></div></div>'
+            f'<div class="x">{esc(text)}</div>'
+        )
+    return f'<div class="wf">{"".join(rows)}</div>'
 
 
 def _missing(value: object) -> bool:

@@ -18,6 +18,7 @@ from models.explain import floor_words
 from models.fitting import EvaluationReport
 from reporting import figures, numbers, retention
 from reporting import html as page
+from reporting.words import churn_definition, currency_of, input_label, money, money_format
 
 METRICS = (
     ("roc_auc", "ROC AUC"),
@@ -47,14 +48,15 @@ class ReportInputs:
     revenue: pd.DataFrame | None = None
     until: pd.Timestamp | None = None
     notes: list[str] = field(default_factory=list)
+    manifest: dict | None = None  # the day's manifest.json
+    nights: list[dict] = field(default_factory=list)  # manifests of the nights up to the day
+    ledger: pd.DataFrame | None = None  # the backtest ledger's nights up to the day
+    ledger_hint: str = ""  # how to produce a ledger, when there is none
+    profiles: pd.DataFrame | None = None  # customer_id and the categorical profile columns
 
 
 def _percent(value: object) -> str:
     return f"{float(value):.1%}"
-
-
-def _money(value: object) -> str:
-    return f"{float(value):,.0f}"
 
 
 def embargo_text(split: dict) -> str:
@@ -69,6 +71,9 @@ def embargo_text(split: dict) -> str:
 def summary_section(inputs: ReportInputs, as_of: pd.Timestamp) -> page.Section:
     """Headline numbers."""
     tiers = numbers.tier_summary(inputs.scores)
+    currency = currency_of(inputs.cfg)
+    scores = inputs.scores
+    treated = scores["expected_profit"].where(~scores["control"].astype(bool), 0.0).sum()
     section = page.Section("summary", "Summary")
     section.add(
         page.cards(
@@ -77,11 +82,18 @@ def summary_section(inputs: ReportInputs, as_of: pd.Timestamp) -> page.Section:
                 ("customers scored", f"{len(inputs.scores):,}"),
                 ("mean churn probability", _percent(inputs.scores["churn_probability"].mean())),
                 ("high tier: act now", f"{tiers.at['high', 'customers']:,}"),
-                ("revenue at risk, high", _money(tiers.at["high", "expected_revenue_at_risk"])),
-                ("revenue at risk, all", _money(inputs.scores["expected_loss"].sum())),
+                (
+                    "revenue at risk, high",
+                    money(tiers.at["high", "expected_revenue_at_risk"], currency),
+                ),
+                ("revenue at risk, all", money(inputs.scores["expected_loss"].sum(), currency)),
+                ("expected profit of the actions", money(treated, currency)),
             ]
         )
     )
+    drift = (inputs.manifest or {}).get("drift", {})
+    if drift.get("status") == "fail" and drift.get("allowed"):
+        section.add(page.paragraph(allowed_drift_words(drift, inputs.cfg), "alert"))
     for note in inputs.notes:
         section.add(page.paragraph(note, "note"))
     return section
@@ -101,7 +113,7 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
         "model": inputs.model_label or "—",
         "label horizon": f"{cfg.snapshots.horizon_days} days after each cutoff",
         "feature lookback": f"{cfg.snapshots.lookback_days} days before each cutoff",
-        "churn definition": cfg.churn.source,
+        "churn definition": churn_definition(cfg),
     }
     if evaluation:
         split = evaluation.split
@@ -177,7 +189,18 @@ def model_card_section(inputs: ReportInputs) -> page.Section:
     return section
 
 
-def tier_value_section(scores: pd.DataFrame) -> page.Section:
+def allowed_drift_words(drift: dict, cfg: Config) -> str:
+    """The sentence for a night whose drift check failed and that was published anyway."""
+    inputs = ", ".join(input_label(name, cfg) for name in drift.get("failed", []))
+    inputs = inputs or "the churn score"
+    night = drift.get("previous_night") or "the previous night"
+    return (
+        f"Drift failed against {night} ({inputs}) and this day was published anyway with "
+        "--allow-drift: check the data feed before acting on these scores."
+    )
+
+
+def tier_value_section(scores: pd.DataFrame, currency: str) -> page.Section:
     """The tier table and the actions chosen in each tier."""
     section = page.Section(
         "tiers",
@@ -195,7 +218,8 @@ def tier_value_section(scores: pd.DataFrame) -> page.Section:
         "customers", "share", "control group", "mean churn probability", "value",
         "expected revenue at risk", "expected profit",
     ]  # fmt: skip
-    money = {"value": _money, "expected revenue at risk": _money, "expected profit": _money}
+    amount = money_format(currency)
+    money = {"value": amount, "expected revenue at risk": amount, "expected profit": amount}
     section.add(
         page.table(
             summary,
@@ -208,7 +232,7 @@ def tier_value_section(scores: pd.DataFrame) -> page.Section:
     actions.columns = ["action", "customers", "expected profit"]
     section.add(
         page.heading("Actions per tier"),
-        page.table(actions, {"expected profit": _money}, "action-table"),
+        page.table(actions, {"expected profit": amount}, "action-table"),
     )
     return section
 

@@ -101,15 +101,34 @@ def load_evaluation(uri: str) -> dict | None:
         return None
 
 
-def log_report(uri: str, path: Path) -> None:
-    """Attach the report to the model's training run, beside the evaluation record."""
+def log_report(uri: str, path: Path, dataset: str, as_of: str, model_version: str) -> str | None:
+    """Log the report to a reporting run of its own, "report <dataset> <as_of>", in the
+    experiment of the model's training run (tagged with the model version, the day and that
+    run); the training run's artifacts stay as training left them. None for a model folder."""
     run_id = model_run_id(uri)
     if run_id is None:
-        return
+        return None
     from mlflow import MlflowClient
 
-    MlflowClient().log_artifact(run_id, str(path), "report")
-    log.info("report logged to mlflow run %s", run_id)
+    client = MlflowClient()
+    training = client.get_run(run_id)
+    tags = {
+        "job": "report",
+        "as_of": as_of,
+        "model_version": model_version,
+        "training_run_id": run_id,
+    }
+    run = client.create_run(
+        training.info.experiment_id, run_name=f"report {dataset} {as_of}", tags=tags
+    )
+    try:
+        client.log_artifact(run.info.run_id, str(path), "report")
+    except Exception:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    client.set_terminated(run.info.run_id)
+    log.info("report logged to mlflow run %s", run.info.run_id)
+    return run.info.run_id
 
 
 def run_folder(var_dir: Path, run_id: str) -> Path:

@@ -79,7 +79,13 @@ def previous_night(
 def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, ScoreManifest | None]:
     """The scores of one day (default: the latest `as_of=` partition) and its manifest."""
     root = scores_root(path)
-    days = [resolve_day(root, day) for day in scored_days(root) if as_of in (None, day)]
+    scored = scored_days(root)
+    days = [resolve_day(root, day) for day in scored if as_of in (None, day)]
+    if scored and as_of is not None and not days:
+        raise ChurnError(
+            f"scores {root}: no scored day {as_of} (scored: {', '.join(scored[-5:])}"
+            f"{' and earlier' if len(scored) > 5 else ''}); pick one of them with --as-of"
+        )
     if not days or days[-1] is None:
         raise ChurnError(
             f"scores {root}: no as_of=YYYY-MM-DD folder with Parquet parts; "
@@ -93,6 +99,42 @@ def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, Sco
     if not manifest_path.is_file():
         return scores, None
     return scores, ScoreManifest.from_dict(json.loads(manifest_path.read_text()))
+
+
+def night_manifests(path: Path, until: str | None = None) -> list[dict]:
+    """The manifest of every scored day up to `until` (all by default), oldest first, each with
+    the night's mean churn probability (read from its one column) as `mean_churn_probability`."""
+    root = scores_root(path)
+    nights = []
+    for day in scored_days(root):
+        folder = resolve_day(root, day)
+        if (until is not None and day > until) or folder is None:
+            continue
+        if not (folder / MANIFEST).is_file():
+            continue
+        entry = json.loads((folder / MANIFEST).read_text())
+        probability = [
+            pd.read_parquet(part, columns=["churn_probability"])["churn_probability"]
+            for part in sorted(folder.glob("*.parquet"))
+        ]
+        entry["mean_churn_probability"] = float(pd.concat(probability).mean())
+        nights.append(entry)
+    return nights
+
+
+def find_ledger(
+    scores: Path, var_dir: Path | None = None
+) -> tuple[pd.DataFrame | None, list[Path]]:
+    """The backtest ledger beside the scores (OUT/backtest/, OUT being the score job's --out)
+    or under the var dir, and the places looked in."""
+    root = scores_root(scores)
+    places = [root.parent / "backtest" / "ledger.parquet"] if root.name == "scores" else []
+    if var_dir is not None:
+        places.append(Path(var_dir) / "backtest" / "ledger.parquet")
+    for place in places:
+        if place.is_file():
+            return pd.read_parquet(place), places
+    return None, places
 
 
 def write_ledger(ledger: pd.DataFrame, record: dict, out: Path) -> Path:
