@@ -1,7 +1,8 @@
 """`churn forget`, as wiring: erase customers from everything the project wrote.
 
 Every scored day (republished through the catalog's publish path, its manifest recounted with a
-note), every feature matrix file, and a check of every HTML report (they hold aggregates only).
+note), every feature matrix file, and a check of every HTML report (aggregates, and the call
+list by pseudonymous id: one naming a forgotten id is listed, to be reported again).
 Found under the var dir, plus any --scores folder and --features file named. Then one record is
 appended to the erasure log: when, keyed SHA-256 (HMAC) hashes of the ids, never an id, and
 what each file lost. The input datasets are not touched: they belong to their source.

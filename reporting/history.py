@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.config import Config
+from features.feed import has_event_feed
 from reporting import figures, numbers
 from reporting import html as page
 from reporting.sections import ReportInputs, allowed_drift_words
@@ -26,11 +26,6 @@ QUALITY_WORDS = {
 }
 
 
-def feed_checked(cfg: Config) -> bool:
-    """Whether `churn score` checks an event feed (not on a labels-only snapshot)."""
-    return not (cfg.churn.source == "labels" and not cfg.signals.model_dump(exclude_defaults=True))
-
-
 def nights_section(inputs: ReportInputs) -> page.Section:
     """Tier counts, mean risk, revenue at risk, expected profit, drift and feed per night."""
     section = page.Section(
@@ -40,7 +35,7 @@ def nights_section(inputs: ReportInputs) -> page.Section:
         "profit is that of the actions taken (the control group is left out); events dropped "
         "are exact duplicates and events of unknown customers, removed by validation.",
     )
-    frame = numbers.nights_frame(inputs.nights, feed_checked(inputs.cfg))
+    frame = numbers.nights_frame(inputs.nights, has_event_feed(inputs.cfg))
     if frame.empty:
         return section.add(page.paragraph("No scored day has a manifest.", "note"))
     amount = money_format(currency_of(inputs.cfg))
@@ -95,7 +90,7 @@ def health_section(inputs: ReportInputs, labels: dict[str, str]) -> page.Section
         "previous night compared": drift.get("previous_night") or "none within the gap",
         "score PSI against that night": _number(drift.get("night_score")),
         "inputs that jumped since": names(drift.get("failed", [])),
-        "feed": "passed" if feed_checked(inputs.cfg) else "not checked (no event feed)",
+        "feed": "passed" if has_event_feed(inputs.cfg) else "not checked (no event feed)",
         "feature code": (manifest.get("feature_code") or {}).get("status", "—"),
     }
     quality = manifest.get("data_quality") or {}

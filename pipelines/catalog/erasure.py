@@ -1,5 +1,5 @@
 """What `churn forget` reads and rewrites besides the scored days: feature matrices written by
-`churn features --out`, HTML reports (checked: they hold aggregates, no customer id), and the
+`churn features --out`, HTML reports (checked: only their call list names customers), and the
 erasure log with the secret key its id hashes are made with."""
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def report_files(under: Path) -> list[Path]:
 
 
 def ids_in_report(path: Path, ids: set[str]) -> frozenset[str]:
-    """The ids that appear as a word of a report's text (images left out). Reports show
-    aggregates only, so this should be empty; a short numeric id can match a count by chance."""
+    """The ids that appear as a word of a report's text (images left out): the call list's
+    customers; elsewhere reports show aggregates (a short numeric id can match a count)."""
     text = _DATA_URI.sub(" ", Path(path).read_text(encoding="utf-8", errors="replace"))
     return frozenset(ids & set(_TOKEN.findall(text)))
 
