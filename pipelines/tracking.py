@@ -216,8 +216,8 @@ def model_description(model_name: str, history: list[dict]) -> str:
         f"Churn model, registered by `churn train`; `churn score` uses the version with the "
         f"`champion` alias (now {'v' + champion if champion else 'none'}). Each version's "
         "description has its test metrics and the gate's decision.\n\n"
-        "Promotion history, newest first (the full list is the training runs' "
-        "promotion/promotion_history.md):\n\n"
+        "Promotion history, newest first (each training run logs all the decisions kept, "
+        f"the last {registry.HISTORY_KEEP}, as promotion/promotion_history.md):\n\n"
     )
     for rows in (HISTORY_ROWS, 8, 4, 1):
         text = head + registry.history_markdown(history, rows)
