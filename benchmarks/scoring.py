@@ -205,7 +205,7 @@ def main(argv: list[str]) -> Path:
     as_of = as_utc(pd.Timestamp(args.as_of))
     # A seeded sample of the day's feature rows, for the explainer comparison only.
     reset_peak()
-    matrix, _, _ = build_features(data, cfg, as_of)
+    matrix = build_features(data, cfg, as_of).matrix
     features_peak = peak_rss_gib()
     sample = matrix.sample(n=min(args.shap_rows, len(matrix)), random_state=0)
     del matrix

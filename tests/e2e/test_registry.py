@@ -31,8 +31,13 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        # The fixture matrix has trailing revenue, no plan price: value from it.
         cfg = quick_config(
-            "churn-test", max_boost_rounds=80, early_stopping_rounds=10, shap_sample_rows=200
+            "churn-test",
+            max_boost_rounds=80,
+            early_stopping_rounds=10,
+            shap_sample_rows=200,
+            value={"source": "revenue", "revenue_days": 365},
         )
         matrix = synthetic_matrix(customers=1200, cutoffs=4, seed=21)
         good = train_on_matrix(matrix, cfg, root / "var")

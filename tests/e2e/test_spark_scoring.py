@@ -41,7 +41,8 @@ def world(tmp_path_factory):
 
 @pytest.mark.slow
 def test_spark_builds_the_same_feature_matrix(world):
-    on_duckdb, active, _ = build_features(world["data"], world["cfg"], AS_OF)
+    day = build_features(world["data"], world["cfg"], AS_OF)
+    on_duckdb, active = day.matrix, day.active
     on_spark, spark_active, frame = spark_features(world["data"], world["cfg"], AS_OF, "local[2]")
     assert active == spark_active == len(on_duckdb) > 200
     assert frame.frame.count() == len(on_duckdb)
