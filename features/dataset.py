@@ -142,6 +142,8 @@ def open_dataset(
         text = kind != "parquet"  # no stored types: ids and times are read from their text
         mapped = _mapped(table, raw, source, location, text)
         tables[table] = _zoned(con, _normalise_timestamps(con, mapped, name), table, sources, text)
+        if table == "events" and text and not int(tables[table].count().execute()):
+            tables[table] = _no_events(con)  # a header-only file: no types to read, no rows
     if tables["events"] is None and tables["labels"] is not None:
         tables["events"] = _no_events(con)
     _require_tables(path, tables)

@@ -251,14 +251,23 @@ def _check_structure(
             return usable
         except SchemaErrors as exc:
             failures = exc.failure_cases.to_dict("records")
+    missing = [str(f["failure_case"]) for f in failures if f["check"] == "column_in_dataframe"]
+    if missing:
+        mapping = ", ".join(f"{column}: <your column>" for column in missing)
+        typed = ", ".join(f"{column} ({_describe(contract[column][0])})" for column in missing)
+        # One line per table, however many are missing: an export with other names lacks all.
+        what = (
+            f"{name}.{missing[0]}: required column missing"
+            if len(missing) == 1
+            else f"{name}: required columns {', '.join(missing)} missing"
+        )
+        problems.append(
+            f"{what}, so all {rows:,} rows fail (columns present: {', '.join(table.columns)}); "
+            f"add {typed}, or map your export's names in the config: "
+            f"data.{name}.columns: {{{mapping}}}"
+        )
     for failure in failures:
         if failure["check"] == "column_in_dataframe":
-            column = str(failure["failure_case"])
-            problems.append(
-                f"{name}.{column}: required column missing, so all {rows:,} rows fail "
-                f"(columns present: {', '.join(table.columns)}); add {column} "
-                f"({_describe(contract[column][0])}) to the {name} table"
-            )
             continue
         column = str(failure["column"])
         if column in text_ok and table[column].type().is_string():

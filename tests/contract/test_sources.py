@@ -253,3 +253,22 @@ def test_init_reads_an_export_through_a_sources_file_and_keeps_the_mapping(world
     assert "validation passed" in result.output
     cfg = load_config(out)
     assert cfg.data.timezone == ZONE and cfg.data.events.columns == EXPORT_NAMES
+
+
+def test_a_header_only_events_csv_is_no_events_and_unmapped_names_are_one_line(tmp_path):
+    from features.dataset import open_dataset
+    from features.validation import validate_dataset
+
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    (folder / "customers.csv").write_text("customer_id,signup_at\nc1,2026-01-01T00:00:00Z\n")
+    (folder / "events.csv").write_text("customer_id,ts,event\n")
+    (folder / "labels.csv").write_text("customer_id,as_of,churned\nc1,2026-03-01T00:00:00Z,true\n")
+    report = validate_dataset(open_dataset(folder), load_config("configs/bigml.yaml"))
+    assert report.events == 0 and report.labels == 1
+    (folder / "events.csv").write_text("user_id,timestamp,event_name\nc1,2026-01-05T00:00:00Z,x\n")
+    with pytest.raises(DataContractError) as error:
+        validate_dataset(open_dataset(folder), load_config())
+    events = [p for p in error.value.problems if p.startswith("events")]
+    assert len(events) == 1
+    assert "data.events.columns: {customer_id: <your column>, ts: <your column>" in events[0]

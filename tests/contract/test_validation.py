@@ -112,6 +112,7 @@ def test_missing_column(tmp_path, cfg):
     assert "required column missing" in problem
     assert "all 8 rows" in problem
     assert "add event" in problem
+    assert "data.events.columns: {event: <your column>}" in problem
 
 
 def test_timestamp_stored_as_string(tmp_path, cfg):
