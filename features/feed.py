@@ -103,8 +103,9 @@ def signal_health(
 
     Two comparisons, so that a base that thins out slowly (an acquisition burst fading over a
     quarter) is not a broken feed: the last `recent_days` against the same number of days just
-    before them (a sudden fall beyond `max_drop`), and against the whole baseline (a feed that
-    stopped: a fall beyond `max_stop`, however long ago it happened)."""
+    before them and against the baseline's daily rate (a sudden fall beyond `max_drop` against
+    both, so a bursty signal's quiet fortnight is not one), and against the whole baseline (a
+    feed that stopped: a fall beyond `max_stop`, however long ago it happened)."""
     rows = volumes[volumes["event"].isin(names)]
     recent = rows[rows["day"] >= windows.recent_start]
     baseline = rows[rows["day"] < windows.recent_start]
@@ -118,7 +119,10 @@ def signal_health(
     since = f"; last event on {last_day:%Y-%m-%d}" if pd.notna(last_day) else ""
     problems = []
     judged_fall = previous_rate * feed.recent_days >= feed.min_expected_events
-    if judged_fall and recent_rate < (1 - feed.max_drop) * previous_rate:
+    # A fall counts against the whole baseline too: a bursty signal (campaign sends) has weeks
+    # that fall by half against the weeks before while staying ordinary for the quarter.
+    fell = recent_rate < (1 - feed.max_drop) * min(previous_rate, baseline_rate)
+    if judged_fall and fell:
         problems.append(
             f"{recent_rate:,.1f} events a day in the last {feed.recent_days} days against "
             f"{previous_rate:,.1f} in the {feed.recent_days} days before "

@@ -110,3 +110,21 @@ def test_a_base_thinning_out_over_a_quarter_is_not_a_broken_feed() -> None:
         "stopped or fell"
         in signal_health(frame, "activity", ["purchase"], WINDOWS, FEED).problems[0]
     )
+
+
+def test_a_bursty_signal_quiet_for_a_fortnight_is_not_a_broken_feed() -> None:
+    """Campaign sends: an ordinary fortnight after a doubled one falls by half against it, yet
+    is ordinary for the quarter, so only a fall against the baseline too is a problem."""
+    frame = volumes({"email_sent": 0})
+    campaign = frame["day"].dt.dayofyear % 7 == 0  # weekly sends of 1,000
+    frame.loc[campaign, "events"] = 1000
+    recent = frame["day"] >= WINDOWS.recent_start
+    previous = (frame["day"] >= WINDOWS.previous_start) & ~recent
+    frame.loc[previous & campaign, "events"] = 2100  # a big fortnight before: -52% after it
+    assert (recent & campaign).sum() == 2 and (previous & campaign).sum() == 2
+    health = signal_health(frame, "email_sent", ["email_sent"], WINDOWS, FEED)
+    assert health is not None and health.problems == ()
+    # The same fortnight with no send at all is still a stopped feed.
+    frame.loc[recent, "events"] = 0
+    stopped = signal_health(frame, "email_sent", ["email_sent"], WINDOWS, FEED)
+    assert stopped is not None and "stopped or fell" in stopped.problems[0]
