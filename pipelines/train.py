@@ -32,6 +32,7 @@ from models.split import MatrixSplit, split_for_training
 from pipelines import catalog
 from reporting.evaluation_card import feature_importance, report_markdown
 from reporting.figures import shap_summary_plot
+from reporting.words import feature_labels
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,13 @@ def write_run_files(out: Path, fitted: FittedModel, split: MatrixSplit, cfg: Con
     feature_importance(bundle).to_csv(files["importance"], index=False)
     files["shap_summary"] = out / "shap_summary.png"
     files["shap_summary"].write_bytes(
-        shap_summary_plot(bundle, split.test, cfg.report.shap_sample_rows, cfg.training.seed)
+        shap_summary_plot(
+            bundle,
+            split.test,
+            cfg.report.shap_sample_rows,
+            cfg.training.seed,
+            feature_labels(bundle.spec.names, cfg),
+        )
     )
     files["config"] = out / "config.yaml"
     files["config"].write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -120,12 +120,20 @@ def shap_beeswarm(
     )
 
 
-def shap_summary_plot(bundle: ModelBundle, frame: pd.DataFrame, rows: int, seed: int) -> bytes:
-    """The training run's SHAP beeswarm: LightGBM's exact contributions on a sample of rows."""
+def shap_summary_plot(
+    bundle: ModelBundle,
+    frame: pd.DataFrame,
+    rows: int,
+    seed: int,
+    labels: dict[str, str] | None = None,
+) -> bytes:
+    """The training run's SHAP beeswarm: LightGBM's exact contributions on a sample of rows,
+    each feature named by its label in words (`labels`, name -> label) when given."""
     sample = frame.sample(n=min(rows, len(frame)), random_state=seed)
     contributions = bundle.contributions(sample)
     values = contributions[bundle.spec.names].to_numpy()
-    shown = pd.DataFrame(bundle.spec.to_matrix(sample), columns=bundle.spec.names)
+    names = [(labels or {}).get(name, name) for name in bundle.spec.names]
+    shown = pd.DataFrame(bundle.spec.to_matrix(sample), columns=names)
     # As the training run has always drawn it: 20 features at shap's own size.
     return shap_beeswarm(values, shown, max_display=20, plot_size="auto")
 
