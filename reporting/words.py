@@ -13,9 +13,16 @@ from models.explain import CURRENCY_SYMBOLS, DEFAULT_CURRENCY
 
 
 def feature_labels(names: Iterable[str], cfg: Config) -> dict[str, str]:
-    """Each feature's label from the registry's wording (a profile column in words)."""
+    """Each feature's label from the registry's wording (a profile column in words); a column
+    the registry does not know (a hand-made matrix) in plain words from its name."""
     profile = cfg.features.profile_columns
-    return {name: feature_wording(name, profile).label for name in names}
+    labels = {}
+    for name in names:
+        try:
+            labels[name] = feature_wording(name, profile).label
+        except KeyError:
+            labels[name] = name.replace("_", " ")
+    return labels
 
 
 def input_label(name: str, cfg: Config) -> str:
