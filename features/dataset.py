@@ -108,7 +108,7 @@ def open_dataset(
     if not path.exists():
         raise DataContractError([f"dataset {path} does not exist; pass --data DIR"])
     if path.is_file():
-        return _open_duckdb_file(path)
+        return _open_duckdb_file(path, sources)
     con = con if con is not None else duckdb_connection()
     tables: dict[str, ibis.Table | None] = {}
     text_tables: set[str] = set()
@@ -140,8 +140,9 @@ def open_dataset(
             text_tables.add(table)
             raw = con.read_json(location, table_name=name, format="newline_delimited")
         text = kind != "parquet"  # no stored types: ids and times are read from their text
-        mapped = _mapped(table, raw, source, location, text)
-        tables[table] = _zoned(con, _normalise_timestamps(con, mapped, name), table, sources, text)
+        # Nanosecond timestamps are cast under the export's names, before they are mapped.
+        mapped = _mapped(table, _normalise_timestamps(con, raw, name), source, location, text)
+        tables[table] = _zoned(con, mapped, table, sources, text)
         if table == "events" and text and not int(tables[table].count().execute()):
             tables[table] = _no_events(con)  # a header-only file: no types to read, no rows
     if tables["events"] is None and tables["labels"] is not None:
@@ -235,16 +236,31 @@ def _no_events(con: ibis.BaseBackend) -> ibis.Table:
     return ibis.memtable(contract.EVENTS.arrow().empty_table())
 
 
-def _open_duckdb_file(path: Path) -> Dataset:
+def _open_duckdb_file(path: Path, sources: DataSources) -> Dataset:
+    """A DuckDB file's tables, named and zoned as `sources` says (a table's path does not apply:
+    the tables are the file's own)."""
+    placed = [t for t in TABLES if getattr(sources, t).path is not None]
+    if placed:
+        raise DataContractError(
+            [
+                f"data.{placed[0]}.path: {path} is a DuckDB file, whose tables are found by name; "
+                f"remove data.{placed[0]}.path, or pass the folder holding the table as --data"
+            ]
+        )
     con = duckdb_connection(str(path), read_only=True)
     # Not `con.list_tables()`: ibis 12 calls a cursor method that duckdb 2 removed.
     listed = con.raw_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
     ).fetchall()
     present = {row[0] for row in listed}
-    tables = {
-        t: (_normalise_timestamps(con, con.table(t), t) if t in present else None) for t in TABLES
-    }
+    tables: dict[str, ibis.Table | None] = {}
+    for t in TABLES:
+        if t not in present:
+            tables[t] = None
+            continue
+        raw = _normalise_timestamps(con, con.table(t), t)
+        mapped = _mapped(t, raw, getattr(sources, t), f"{path}", False)
+        tables[t] = _zoned(con, mapped, t, sources, False)
     _require_tables(path, tables)
     return Dataset(con, tables["customers"], tables["events"], tables["labels"], path)
 

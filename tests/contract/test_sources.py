@@ -124,6 +124,51 @@ def test_an_export_maps_onto_the_contract_and_builds_the_same_features(
     )
 
 
+def test_a_duckdb_file_is_mapped_and_zoned_by_the_data_section(world, reference, tmp_path):
+    import duckdb
+
+    customers, events = export_frames(world)
+    path = tmp_path / "export.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("c", customers)
+    con.register("e", events)
+    con.execute("CREATE TABLE customers AS SELECT * FROM c")
+    con.execute("CREATE TABLE events AS SELECT * FROM e")
+    con.close()
+    cfg = mapped_config()
+    with catalog.dataset(path, cfg) as dataset:
+        matrix = build_matrix(dataset, cfg, [AS_OF])
+    pd.testing.assert_frame_equal(
+        matrix.reset_index(drop=True), reference.reset_index(drop=True), check_exact=False
+    )
+    placed = mapped_config(events={"columns": EXPORT_NAMES, "path": "events.csv"})
+    with pytest.raises(DataContractError, match=r"data\.events\.path: .* DuckDB file"):
+        catalog.dataset(path, placed).__enter__()
+
+
+def test_a_renamed_nanosecond_utc_parquet_timestamp_is_read(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from features.dataset import open_dataset
+
+    nanos = pa.timestamp("ns", tz="UTC")
+    instant = pd.Timestamp("2026-06-01 12:00", tz="UTC")
+    pq.write_table(
+        pa.table({"user_id": ["A"], "signup_at": pa.array([instant.value], nanos)}),
+        tmp_path / "customers.parquet",
+    )
+    pq.write_table(
+        pa.table({"user_id": ["A"], "time": pa.array([instant.value], nanos), "event": ["x"]}),
+        tmp_path / "events.parquet",
+    )
+    sources = mapped_config(
+        timezone=None, events={"columns": {"customer_id": "user_id", "ts": "time"}}
+    ).data
+    events = open_dataset(tmp_path, sources=sources).events.to_pandas()
+    assert events["ts"].tolist() == [instant]
+
+
 def test_a_mapped_column_missing_from_the_export_is_named(world, tmp_path) -> None:
     folder = write_export(world, tmp_path / "export", "csv")
     cfg = mapped_config(events={"columns": {**EXPORT_NAMES, "customer_id": "userId"}})
