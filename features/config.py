@@ -430,6 +430,15 @@ class Decisions(Section):
                     f"decisions.actions.{name}.instead: {action.instead!r} needs the same "
                     f"channel {action.channel!r}; pick a consent-free alternative"
                 )
+        for name in self.actions:
+            chain = [name]
+            while (following := self.actions[chain[-1]].instead) is not None:
+                if following in chain:
+                    raise ValueError(
+                        f"decisions.actions.{name}.instead: {' -> '.join([*chain, following])} "
+                        "goes round in a circle; end it with an action that needs no channel"
+                    )
+                chain.append(following)
         return self
 
 

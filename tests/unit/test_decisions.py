@@ -169,6 +169,15 @@ def test_a_count_budget_caps_the_high_tier():
             },
             "same channel",
         ),
+        (
+            {
+                "actions": {
+                    **CATALOG,
+                    "mail": CATALOG["mail"].model_copy(update={"instead": "call"}),
+                }
+            },
+            r"call -> mail -> call goes round in a circle",
+        ),
     ],
 )
 def test_config_refuses_inconsistent_decisions(changes, message):
