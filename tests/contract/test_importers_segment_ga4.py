@@ -7,10 +7,6 @@ Expected values are written out by hand from the rows below, never taken from th
 
 from __future__ import annotations
 
-import gzip
-import json
-import random
-from datetime import timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +17,7 @@ from typer.testing import CliRunner
 
 from features.importers import ImportSourceError, import_dataset
 from pipelines.cli import app
+from tests.fixtures.importer_exports import ga4_history, param, segment_history, write_lines
 
 UTC_US = pa.timestamp("us", tz="UTC")
 EVENTS_TYPES = {
@@ -31,17 +28,6 @@ EVENTS_TYPES = {
     "session_id": pa.string(),
 }
 PERSONAL = ["Ann Example", "ann@example.com", "Bob Sample", "bob@example.com", "+1 555 0100"]
-
-
-def write_lines(path: Path, rows: list[dict]) -> Path:
-    """JSON lines, gzip-compressed when the name ends in .gz."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(row) + "\n" for row in rows)
-    if path.name.endswith(".gz"):
-        path.write_bytes(gzip.compress(text.encode()))
-    else:
-        path.write_text(text)
-    return path
 
 
 def read(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -417,11 +403,6 @@ def test_segment_file_without_a_required_column(tmp_path) -> None:
 T0 = 1772352000_000000  # 2026-03-01T08:00:00Z in microseconds
 
 
-def param(key: str, **value) -> dict:
-    record = {"string_value": None, "int_value": None, "float_value": None, "double_value": None}
-    return {"key": key, "value": {**record, **value}}
-
-
 def ga4_rows(int_as_text: bool = True) -> list[dict]:
     """BigQuery's JSON export writes INT64 as strings (int_as_text); Parquet keeps integers.
     Device 111.222 browses signed out, then signs in as U1; device 333.444 is U1 on a phone;
@@ -610,122 +591,7 @@ def test_ga4_parquet_without_event_timestamp_names_the_field(tmp_path) -> None:
 
 
 # --- End to end: churn data import -> churn init -> churn validate ------------------------------
-
-
-def segment_history(seed: int = 3) -> list[dict]:
-    """Four months of 30 accounts: anonymous visits, sign-up, logins, orders, help and cancel
-    pages, some cancellations; times in several zones."""
-    rng, calls, zones = random.Random(seed), [], [0, 120, -300, 330]
-    start = pd.Timestamp("2025-11-01T00:00:00Z")
-    for i in range(30):
-        anon, user, zone = f"anon-{i}", f"user-{i}", zones[i % len(zones)]
-        day = start + pd.Timedelta(days=rng.randrange(20))
-
-        def local(moment: pd.Timestamp, minutes: int = zone) -> str:
-            return moment.tz_convert(timezone(timedelta(minutes=minutes))).isoformat()
-
-        calls.append(
-            {"type": "page", "anonymousId": anon, "name": "Pricing", "timestamp": local(day)}
-        )
-        day += pd.Timedelta(hours=1)
-        calls.append(
-            {
-                "type": "identify",
-                "anonymousId": anon,
-                "userId": user,
-                "timestamp": local(day),
-                "traits": {"plan": rng.choice(["basic", "pro"]), "email": f"{user}@example.com"},
-            }
-        )
-        last = start + pd.Timedelta(days=60 + rng.randrange(60))
-        while day < last:
-            day += pd.Timedelta(hours=rng.randrange(20, 120))
-            kind = rng.random()
-            if kind < 0.6:
-                calls.append(
-                    {
-                        "type": "track",
-                        "userId": user,
-                        "event": "Logged In",
-                        "timestamp": local(day),
-                        "properties": {"session_id": int(day.timestamp())},
-                    }
-                )
-            elif kind < 0.8:
-                calls.append(
-                    {
-                        "type": "track",
-                        "userId": user,
-                        "anonymousId": anon,
-                        "event": "Order Completed",
-                        "timestamp": local(day),
-                        "properties": {"revenue": round(rng.uniform(5, 80), 2)},
-                    }
-                )
-            else:
-                calls.append(
-                    {"type": "page", "anonymousId": anon, "name": "Help", "timestamp": local(day)}
-                )
-        if i % 3 == 0:
-            calls.append(
-                {"type": "page", "userId": user, "name": "Cancel", "timestamp": local(last)}
-            )
-            calls.append(
-                {
-                    "type": "track",
-                    "userId": user,
-                    "event": "Subscription Cancelled",
-                    "timestamp": local(last + pd.Timedelta(minutes=5)),
-                }
-            )
-    calls.append(
-        {
-            "type": "track",
-            "anonymousId": "drive-by",
-            "event": "Viewed Product",
-            "timestamp": "2026-01-01T00:00:00Z",
-        }
-    )
-    return calls
-
-
-def ga4_history(seed: int = 4) -> list[dict]:
-    """Four months of 30 devices as GA4 rows: sessions, page views, purchases, sign-ins."""
-    rng, rows = random.Random(seed), []
-    start = int(pd.Timestamp("2025-11-01T00:00:00Z").timestamp() * 1_000_000)
-    day_us = 86_400_000_000
-    for i in range(30):
-        pseudo, user = f"{1000 + i}.{i}", (f"member-{i}" if i % 4 else None)
-        t, last = start + rng.randrange(20) * day_us, start + (60 + rng.randrange(60)) * day_us
-        first_touch = t
-        while t < last:
-            sid = t // 1_000_000
-            signed_in = user if rng.random() < 0.7 else None
-            for name in ("session_start", "page_view", "page_view"):
-                rows.append(
-                    {
-                        "event_name": name,
-                        "event_timestamp": str(t),
-                        "user_id": signed_in,
-                        "user_pseudo_id": pseudo,
-                        "user_first_touch_timestamp": str(first_touch),
-                        "event_params": [param("ga_session_id", int_value=str(sid))],
-                    }
-                )
-                t += rng.randrange(10, 300) * 1_000_000
-            if rng.random() < 0.3:
-                rows.append(
-                    {
-                        "event_name": "purchase",
-                        "event_timestamp": str(t),
-                        "user_id": signed_in,
-                        "user_pseudo_id": pseudo,
-                        "event_params": [param("ga_session_id", int_value=str(sid))],
-                        "ecommerce": {"purchase_revenue": round(rng.uniform(5, 80), 2)},
-                    }
-                )
-            t += rng.randrange(1, 6) * day_us
-    return rows
+# (and churn train on the same exports: tests/e2e/test_importers_train.py)
 
 
 @pytest.mark.parametrize(("kind", "history"), [("segment", segment_history), ("ga4", ga4_history)])
