@@ -13,7 +13,7 @@ def run_export(
     scores: Path, out: Path, cfg: Config, as_of: str | None = None, top: int | None = None
 ) -> tuple[Path, int]:
     """Write `out` from the day's scores (default: the latest day); return it and its rows."""
-    day, _manifest = catalog.load_scores(scores, as_of)
+    day, _manifest = catalog.load_decided_scores(scores, as_of)
     rows = call_list(day, top, cfg.decisions.currency)
     catalog.write_csv(rows, out)
     return out, len(rows)

@@ -80,7 +80,7 @@ def run_report(
 ) -> Path:
     """`churn report`: read the day's scores (default: the latest), the model and the data,
     write the HTML atomically, and log it to a reporting run of its own in mlflow."""
-    frame, manifest = catalog.load_scores(scores, as_of)
+    frame, manifest = catalog.load_decided_scores(scores, as_of)
     # Default to the very model and dataset that produced the scores.
     uri = model or (manifest.model_uri if manifest else None)
     uri = uri or resolve_model_uri(None, cfg.training.model_name)

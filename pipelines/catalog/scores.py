@@ -101,6 +101,27 @@ def load_scores(path: Path, as_of: str | None = None) -> tuple[pd.DataFrame, Sco
     return scores, ScoreManifest.from_dict(json.loads(manifest_path.read_text()))
 
 
+# What a day carries since tiers come from decisions (models.decisions); a day scored before has
+# neither, and the call list and the report need both.
+DECIDED_COLUMNS = ("expected_profit", "control")
+
+
+def load_decided_scores(
+    path: Path, as_of: str | None = None
+) -> tuple[pd.DataFrame, ScoreManifest | None]:
+    """As `load_scores`, refusing in one line a day scored before decisions."""
+    scores, manifest = load_scores(path, as_of)
+    missing = [column for column in DECIDED_COLUMNS if column not in scores.columns]
+    if missing:
+        day = f"{pd.Timestamp(scores['as_of'].iloc[0]):%Y-%m-%d}" if len(scores) else as_of
+        raise ChurnError(
+            f"scores {scores_root(path)}: the day {day} was scored before decisions (it has no "
+            f"{' or '.join(missing)}); score it again (churn score --as-of {day}) or pick a "
+            "later day with --as-of"
+        )
+    return scores, manifest
+
+
 def night_manifests(path: Path, until: str | None = None) -> list[dict]:
     """The manifest of every scored day up to `until` (all by default), oldest first, each with
     the night's mean churn probability (read from its one column) as `mean_churn_probability`."""

@@ -253,6 +253,20 @@ def test_the_call_list_ranks_by_profit_and_leaves_out_control_and_other():
     assert list(call_list(scores, 10, "EUR")["customer_id"]) == list(listed["customer_id"][:10])
 
 
+def test_a_day_scored_before_decisions_is_refused_in_one_line_and_nothing_is_written(tmp_path):
+    from features.errors import ChurnError
+    from pipelines.export import run_export
+
+    day = tmp_path / "scores" / "as_of=2026-06-15"
+    day.mkdir(parents=True)
+    old = decide_day(explained(20), decisions(), AS_OF).drop(columns=["expected_profit", "control"])
+    old.to_parquet(day / "part-00000.parquet", index=False)
+    out = tmp_path / "calls.csv"
+    with pytest.raises(ChurnError, match=r"2026-06-15 was scored before decisions.*churn score"):
+        run_export(tmp_path, out, load_config())
+    assert not out.exists()
+
+
 def test_subscription_value_is_price_times_expected_months_of_the_next_periods():
     from models.tiers import SubscriptionValue
 
