@@ -312,7 +312,20 @@ def _snapshots(
         notes["snapshots"].append(
             "The data is too short for cutoffs a horizon apart: training.embargo is test_only."
         )
+    if count < 3:
+        notes["snapshots"].append(too_short(room, every, horizon))
     return spec, embargo
+
+
+def too_short(room: int, every: int, horizon: int) -> str:
+    """Why a dataset with fewer than three usable cutoffs cannot be trained on, and the fix."""
+    needed = 30 + 2 * every + horizon
+    return (
+        f"TOO SHORT TO TRAIN: training needs 3 labelled cutoffs (train, validation, test) "
+        f"{every} days apart after a month of history, each with its {horizon}-day label window "
+        f"observed: about {needed} days of events; this data has {room + 30 + horizon}. Add "
+        "history, or shorten the churn horizon (snapshots.horizon_days / churn.inactive_days)."
+    )
 
 
 def _value(

@@ -437,6 +437,15 @@ def promotion_decision(
     baseline, when given); else promote if there is no champion, or log loss and PR AUC are no
     worse by `margin` (and, `on_profit`, the expected maximum profit per customer no lower by
     that share of it)."""
+    if new["roc_auc"] <= 0.5:
+        return GateDecision(
+            False,
+            f"ranks no better than chance on the test (ROC AUC {new['roc_auc']:.4f}): nothing "
+            "to act on; add data or signal before promoting",
+            champion_version,
+            new,
+            champion,
+        )
     if baseline is not None and new["roc_auc"] <= baseline["roc_auc"]:
         return GateDecision(
             False,

@@ -98,6 +98,8 @@ def write_starter_config(
             f"validation FAILED with {len(problems)} problem(s) (listed at the top of {out}); "
             "the profile above is from what could be read"
         )
+    elif proposal.config["snapshots"]["count"] < 3:
+        lines.append(proposal.notes["snapshots"][-1])
     else:
         lines.append("validation passed with this config; next: churn validate / churn train")
     return lines

@@ -148,3 +148,17 @@ def test_failing_validation_still_profiles_and_says_so(tmp_path):
     assert any("validation FAILED" in line for line in lines)
     assert "did NOT pass validation" in (tmp_path / "c.yaml").read_text()
     assert load_config(tmp_path / "c.yaml").signals.activity == ["login"]
+
+
+def test_data_too_short_for_three_cutoffs_says_so_instead_of_next_train():
+    from features.init_config import _snapshots
+
+    first, last = pd.Timestamp("2026-01-01", tz="UTC"), pd.Timestamp("2026-04-10", tz="UTC")
+    notes: dict = {}
+    spec, _ = _snapshots(first, last, 30, notes)
+    assert spec["count"] == 2
+    assert notes["snapshots"][-1].startswith("TOO SHORT TO TRAIN")
+    assert "about 120 days of events; this data has 100" in notes["snapshots"][-1]
+    notes = {}
+    spec, _ = _snapshots(first, last + pd.Timedelta(days=30), 30, notes)
+    assert spec["count"] == 3 and not notes["snapshots"][-1].startswith("TOO SHORT")

@@ -6,7 +6,7 @@ import pytest
 
 from models.registry import promotion_decision
 
-GOOD = {"log_loss": 0.40, "pr_auc": 0.50}
+GOOD = {"log_loss": 0.40, "pr_auc": 0.50, "roc_auc": 0.80}
 
 
 def test_gate_promotes_without_champion() -> None:
@@ -15,15 +15,15 @@ def test_gate_promotes_without_champion() -> None:
 
 
 def test_gate_allows_a_tie_within_the_margin() -> None:
-    new = {"log_loss": 0.4015, "pr_auc": 0.4985}
+    new = {"log_loss": 0.4015, "pr_auc": 0.4985, "roc_auc": 0.8}
     assert promotion_decision(new, GOOD, 0.002, "3").promote
 
 
 @pytest.mark.parametrize(
     ("new", "words"),
     [
-        ({"log_loss": 0.41, "pr_auc": 0.55}, "log loss"),
-        ({"log_loss": 0.39, "pr_auc": 0.45}, "PR AUC"),
+        ({"log_loss": 0.41, "pr_auc": 0.55, "roc_auc": 0.8}, "log loss"),
+        ({"log_loss": 0.39, "pr_auc": 0.45, "roc_auc": 0.8}, "PR AUC"),
     ],
 )
 def test_gate_refuses_when_either_metric_is_worse(new: dict, words: str) -> None:
@@ -50,3 +50,8 @@ def test_a_model_that_does_not_beat_its_own_baseline_is_never_promoted() -> None
         assert "does not beat its own baseline (logistic regression)" in decision.reason
         assert "0.5970 <= 0.6500" in decision.reason
     assert promotion_decision({**new, "roc_auc": 0.7}, None, 0.002, baseline=baseline).promote
+
+
+def test_a_model_no_better_than_chance_is_never_promoted() -> None:
+    decision = promotion_decision({**GOOD, "roc_auc": 0.5}, None, 0.002)
+    assert not decision.promote and "no better than chance" in decision.reason
