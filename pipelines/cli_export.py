@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipelines.cli_options import ConfigOption, console, friendly_errors, load
+from pipelines.cli_options import (
+    ConfigOption,
+    ScoredDayOption,
+    ScoresOption,
+    console,
+    friendly_errors,
+    load,
+)
 
 
 @friendly_errors
 def export(
-    scores: Annotated[
-        Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
-    ],
+    scores: ScoresOption,
     out: Annotated[Path, typer.Option(help="CSV file to write (replaced whole, atomically).")],
-    as_of: Annotated[
-        datetime | None,
-        typer.Option("--as-of", formats=["%Y-%m-%d"], help="The scored day; default: the latest."),
-    ] = None,
+    as_of: ScoredDayOption = None,
     top: Annotated[
         int | None,
         typer.Option(min=1, help="Only the first N customers by expected profit; default: all."),

@@ -45,6 +45,13 @@ AsOfOption = Annotated[
         help="Cutoff date (UTC midnight): features from events strictly before it.",
     ),
 ]
+ScoresOption = Annotated[
+    Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
+]
+ScoredDayOption = Annotated[
+    datetime | None,
+    typer.Option("--as-of", formats=["%Y-%m-%d"], help="The scored day; default: the latest."),
+]
 VarDirOption = Annotated[
     Path,
     typer.Option(

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipelines.cli_options import ConfigOption, VarDirOption, console, friendly_errors, load
+from pipelines.cli_options import (
+    ConfigOption,
+    ScoredDayOption,
+    ScoresOption,
+    VarDirOption,
+    console,
+    friendly_errors,
+    load,
+)
 
 
 @friendly_errors
 def report(
-    scores: Annotated[
-        Path, typer.Option(help="The score job's --out folder (or its scores/ folder).")
-    ],
+    scores: ScoresOption,
     out: Annotated[Path, typer.Option(help="HTML file to write (self-contained, atomic).")],
-    as_of: Annotated[
-        datetime | None,
-        typer.Option("--as-of", formats=["%Y-%m-%d"], help="The scored day; default: the latest."),
-    ] = None,
+    as_of: ScoredDayOption = None,
     model: Annotated[
         str | None,
         typer.Option(
