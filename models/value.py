@@ -24,6 +24,7 @@ from features.config import Training
 from features.errors import DataContractError
 from models.spec import FeatureSpec
 from models.split import MatrixSplit
+from models.training import base_params
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def value_params(seed: int, num_threads: int) -> dict:
     """Fixed settings (no tuning: a second search would double training time for a ranking that
     moved by less than its own noise in the trials on CDNOW); reproducible and quiet."""
     return {
+        **base_params(seed, num_threads),
         "objective": "tweedie",
         "tweedie_variance_power": 1.5,
         "metric": "tweedie",
@@ -45,14 +47,6 @@ def value_params(seed: int, num_threads: int) -> dict:
         "feature_fraction": 0.9,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
-        "seed": seed,
-        "deterministic": True,
-        "force_row_wise": True,
-        "num_threads": num_threads,
-        "verbosity": -1,
-        "max_cat_to_onehot": 4,
-        "min_data_per_group": 50,
-        "cat_smooth": 10.0,
     }
 
 
