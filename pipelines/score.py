@@ -38,8 +38,7 @@ from models.scoring import (
     explained_rows,
     predict_chunk,
 )
-from models.tiers import check_value_source, customer_value
-from models.value import ExpectedValue
+from models.tiers import ValueSource, check_value_source, customer_value
 from pipelines import catalog
 from pipelines.catalog import ResolvedModel
 from pipelines.manifest import ScoreManifest
@@ -221,7 +220,7 @@ def local_parts(
     resolved: ResolvedModel,
     cfg: Config,
     book: ReasonBook,
-    value_source: str | ExpectedValue | None,
+    value_source: ValueSource,
     watch: Stopwatch,
     drift: DriftAccumulator,
 ) -> Iterable[pd.DataFrame]:

@@ -17,7 +17,7 @@ from features.config import Config
 from features.contract import EXPLAINED
 from models.bundle import ModelBundle
 from models.explain import ReasonBook
-from models.value import ExpectedValue
+from models.tiers import ValueSource
 from pipelines import catalog
 
 
@@ -64,7 +64,7 @@ def score_on_spark(
     features: SparkFeatures,
     bundle: ModelBundle,
     book: ReasonBook,
-    value_source: str | ExpectedValue | None,
+    value_source: ValueSource,
     cfg: Config,
     model_version: str,
 ) -> pd.DataFrame:
