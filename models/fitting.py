@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import Config, Training
-from features.errors import DataContractError
+from features.errors import ConfigError, DataContractError
 from features.matrix import matrix_hash
 from features.snapshots import value_horizon_days
 from models.bundle import ModelBundle
@@ -268,11 +268,18 @@ def value_evaluation(bundle: ModelBundle, rows: pd.DataFrame, cfg: Config) -> di
 
 
 def champion_metrics(champion: ModelBundle, split: MatrixSplit, cfg: Config) -> dict:
-    """A registered model's metrics on the new test rows (the promotion gate's comparison)."""
+    """A registered model's metrics on the new test rows (the promotion gate's comparison); its
+    EMPC only where it can price them: a champion without the value model this config asks for
+    is still compared on everything else."""
     label, probability = split.test["churned"].to_numpy(), champion.predict_proba(split.test)
-    value = test_value(split.test, cfg, champion)
+    metrics = classification_metrics(label, probability)
+    try:
+        value = test_value(split.test, cfg, champion)
+    except ConfigError as exc:
+        log.warning("champion cannot price the test rows (%s): its EMPC is not compared", exc)
+        return metrics
     profit = profit_evaluation(label, probability, value, cfg.decisions)
-    return {**classification_metrics(label, probability), "empc": profit["empc_per_customer"]}
+    return {**metrics, "empc": profit["empc_per_customer"]}
 
 
 def evaluation_rows(matrix: pd.DataFrame) -> pd.DataFrame:

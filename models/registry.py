@@ -470,7 +470,9 @@ def promotion_decision(
         )
     if new["pr_auc"] < champion["pr_auc"] - margin:
         worse.append(f"PR AUC {new['pr_auc']:.4f} < champion {champion['pr_auc']:.4f} - {margin}")
-    if on_profit and new["empc"] < champion["empc"] - margin * abs(champion["empc"]):
+    # A champion that cannot price the rows (no value model) has no EMPC to compare.
+    floor = champion["empc"] - margin * abs(champion["empc"]) if "empc" in champion else None
+    if on_profit and floor is not None and new["empc"] < floor:
         worse.append(f"EMPC {new['empc']:.4f} < champion {champion['empc']:.4f}")
     if worse:
         return GateDecision(

@@ -39,6 +39,11 @@ def test_gate_on_profit_refuses_a_lower_expected_maximum_profit() -> None:
     decision = promotion_decision(poorer, champion, 0.002, "3", on_profit=True)
     assert not decision.promote and "EMPC" in decision.reason
     assert promotion_decision({**GOOD, "empc": 1.997}, champion, 0.002, "3", on_profit=True).promote
+    # A champion that could not price the rows (no value model) is still compared on the rest.
+    worse = {**GOOD, "log_loss": 0.41, "empc": 1.0}
+    decision = promotion_decision(worse, GOOD, 0.002, "3", on_profit=True)
+    assert not decision.promote and "log loss" in decision.reason and "EMPC" not in decision.reason
+    assert promotion_decision({**GOOD, "empc": 1.0}, GOOD, 0.002, "3", on_profit=True).promote
 
 
 def test_a_model_that_does_not_beat_its_own_baseline_is_never_promoted() -> None:

@@ -178,6 +178,21 @@ def test_a_tampered_removed_or_added_value_model_is_refused(tmp_path) -> None:
         ModelBundle.load(plain)
 
 
+def test_a_champion_without_a_value_model_is_compared_on_everything_but_profit() -> None:
+    from types import SimpleNamespace
+
+    from models.fitting import champion_metrics
+
+    cfg = quick_config(value={"source": "expected"})
+    champion, frame = tiny_bundle(with_value=False)
+    rng = np.random.default_rng(1)
+    split = SimpleNamespace(test=frame.assign(churned=(rng.random(len(frame)) < 0.3) * 1.0))
+    metrics = champion_metrics(champion, split, cfg)
+    assert "empc" not in metrics and 0 < metrics["roc_auc"] < 1
+    priced = champion_metrics(tiny_bundle(with_value=True)[0], split, cfg)
+    assert "empc" in priced and priced["log_loss"] == metrics["log_loss"]
+
+
 # ---------- scoring: where the value comes from ----------
 
 
