@@ -24,6 +24,7 @@ from features.errors import ChurnError, RetrainRecommended
 from models.backtest import ACTED_TIERS, ledger_frame, ledger_row
 from pipelines import catalog
 from pipelines.manifest import ScoreManifest
+from reporting.numbers import campaign_frame
 
 log = logging.getLogger(__name__)
 
@@ -197,26 +198,8 @@ def ledger_table(ledger: pd.DataFrame) -> RenderableType:
 def campaign_table(ledger: pd.DataFrame) -> Table | None:
     """Per matured night and acted-on tier: churn of treated and control customers and the
     difference with its 95% interval (None when no night held a control group)."""
-    rows = []
-    for row in ledger.to_dict("records"):
-        for tier in ACTED_TIERS:
-            prefix = f"tier_{tier}"
-            if pd.isna(row.get(f"{prefix}_control_customers")):
-                continue
-            rows.append(
-                (
-                    str(row["as_of"]),
-                    tier,
-                    f"{int(row[f'{prefix}_treated_customers']):,}",
-                    f"{int(row[f'{prefix}_control_customers']):,}",
-                    _number(row[f"{prefix}_treated_churn_rate"]),
-                    _number(row[f"{prefix}_control_churn_rate"]),
-                    f"{_number(row[f'{prefix}_treated_minus_control'])} "
-                    f"[{_number(row[f'{prefix}_treated_minus_control_ci_low'])}, "
-                    f"{_number(row[f'{prefix}_treated_minus_control_ci_high'])}]",
-                )
-            )
-    if not rows:
+    campaigns = campaign_frame(ledger)
+    if campaigns.empty:
         return None
     table = Table(
         title="treated against control: churn rates",
@@ -228,7 +211,15 @@ def campaign_table(ledger: pd.DataFrame) -> Table | None:
     for name in ("as_of", "tier", "treated", "control", "treated\nchurn", "control\nchurn"):
         table.add_column(name, justify="left" if name in ("as_of", "tier") else "right")
     table.add_column("treated - control [95% CI]", justify="right", no_wrap=True)
-    for cells in rows:
-        table.add_row(*cells)
+    for row in campaigns.itertuples():
+        table.add_row(
+            row.night,
+            row.tier,
+            f"{int(row.treated):,}",
+            f"{int(row.control):,}",
+            _number(row.treated_churn_rate),
+            _number(row.control_churn_rate),
+            f"{_number(row.difference)} [{_number(row.low)}, {_number(row.high)}]",
+        )
     table.caption = "negative: fewer treated customers churned (the action retained them)"
     return table
