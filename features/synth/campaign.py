@@ -148,7 +148,15 @@ def campaign_from_scores(
         & ~control.to_numpy()
         & ~action.str.startswith(NO_ACTION).to_numpy()
     )
-    unknown = sorted(set(action[treated]) - set(effects))
+    labels = set(action[treated])
+    # An --effect naming no action of the day would be planted nowhere: say so, never ignore it.
+    stray = sorted(set(effects) - labels)
+    if stray:
+        raise ConfigError(
+            f"replay: --effect {stray} match(es) no treated action of the day; the scores name "
+            f"actions by their labels: {sorted(labels)}"
+        )
+    unknown = sorted(labels - set(effects))
     if unknown and default_effect is None:
         raise ConfigError(
             f"replay: no --effect for the action(s) {unknown}; give each as ACTION=MULTIPLIER "

@@ -189,6 +189,11 @@ def test_cli_replay_and_its_refusals(root, scores_day, no_effect) -> None:
     args = ["data", "replay", "--world", str(root / "world"), "--scores", str(scores_day)]
     result = CliRunner().invoke(app, [*args, "--out", str(root / "cli"), "--effect", "call=0.5"])
     assert result.exit_code != 0 and "email" in result.output  # an action without an effect
+    named = [*args, "--out", str(root / "cli"), "--effect", "retention_call=0.5"]
+    result = CliRunner().invoke(app, [*named, "--default-effect", "0.8"])
+    assert result.exit_code != 0 and "['retention_call'] match(es) no treated action" in (
+        result.output
+    )  # a name the scores do not carry is never silently ignored
     again = ["data", "replay", "--world", str(root / "no-effect"), "--scores", str(scores_day)]
     result = CliRunner().invoke(app, [*again, "--out", str(root / "cli"), "--default-effect", "1"])
     assert result.exit_code != 0 and "itself a replay" in result.output
