@@ -85,19 +85,21 @@ def allowed_actions(
     return result
 
 
+def action_profit(churn: np.ndarray, value: np.ndarray, action: Action) -> np.ndarray:
+    """Profit of acting on each row with `action`: churn x value x save rate - offer and contact
+    costs, `churn` being the churn probability (expected profit) or the known outcome 0/1
+    (realised profit)."""
+    return churn * value * action.save_rate - action.offer_cost - action.contact_cost
+
+
 def expected_profit(
     probability: np.ndarray, value: np.ndarray, actions: np.ndarray, catalog: dict[str, Action]
 ) -> np.ndarray:
     """Expected profit of each row's action (NaN where there is none)."""
     profit = np.full(len(actions), np.nan)
     for name in pd.unique(actions[pd.notna(actions)]):
-        action = catalog[name]
         rows = actions == name
-        profit[rows] = (
-            probability[rows] * value[rows] * action.save_rate
-            - action.offer_cost
-            - action.contact_cost
-        )
+        profit[rows] = action_profit(probability[rows], value[rows], catalog[name])
     return profit
 
 

@@ -22,16 +22,11 @@ import pandas as pd
 from scipy import stats
 
 from features.config import Action, Decisions
-from models.decisions import choose
+from models.decisions import action_profit, choose
 
 SHARES = np.round(np.linspace(0, 1, 21), 2)  # the curve's points: 0%, 5%, ..., 100% contacted
 BETA_WEIGHT = 20.0  # a + b of the save rate's Beta distribution
 EMPC_POINTS = 200  # quantiles of that distribution averaged over
-
-
-def realised_profit(label: np.ndarray, value: np.ndarray, action: Action) -> np.ndarray:
-    """Per row: what contacting it with `action` earned, given whether it churned."""
-    return label * value * action.save_rate - action.offer_cost - action.contact_cost
 
 
 def profit_curve(
@@ -40,9 +35,8 @@ def profit_curve(
     """Realised profit of contacting the top share of rows (by expected profit) with the high
     tier's default action, per share in SHARES; and the ranking used."""
     action = decisions.actions[decisions.high["default"]]
-    expected = probability * value * action.save_rate - action.offer_cost - action.contact_cost
-    order = np.argsort(-expected, kind="stable")
-    cumulative = np.concatenate([[0.0], np.cumsum(realised_profit(label, value, action)[order])])
+    order = np.argsort(-action_profit(probability, value, action), kind="stable")
+    cumulative = np.concatenate([[0.0], np.cumsum(action_profit(label, value, action)[order])])
     contacted = np.round(SHARES * len(label)).astype(int)
     churners = np.concatenate([[0.0], np.cumsum(label[order])])
     curve = pd.DataFrame(
@@ -85,8 +79,8 @@ def policy_profit(
     earned = np.zeros(len(label))
     for name in chosen["action_name"].dropna().unique():
         rows = (chosen["action_name"] == name).to_numpy()
-        earned[rows] = realised_profit(label[rows], value[rows], decisions.actions[name])
-    everyone = realised_profit(label, value, decisions.actions[decisions.high["default"]])
+        earned[rows] = action_profit(label[rows], value[rows], decisions.actions[name])
+    everyone = action_profit(label, value, decisions.actions[decisions.high["default"]])
     tiers = chosen["tier"].to_numpy()
     return {
         "budget": float(earned.sum()),

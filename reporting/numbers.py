@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import Action
-from models.decisions import TIERS
+from models.decisions import TIERS, action_profit, rank_order
 from models.explain import ReasonTemplate
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
@@ -163,15 +163,8 @@ def ranked_by_profit(scores: pd.DataFrame, fallback: Action | None = None) -> pd
     if fallback is not None:
         left_out = (scores["tier"] == "other").to_numpy()
         value = scores["value"].to_numpy(dtype=np.float64)[left_out]
-        profit[left_out] = (
-            probability[left_out] * value * fallback.save_rate
-            - fallback.offer_cost
-            - fallback.contact_cost
-        )
-    order = pd.DataFrame(
-        {"profit": np.nan_to_num(-profit, nan=np.inf), "id": scores["customer_id"].to_numpy()}
-    ).sort_values(["profit", "id"], kind="stable")
-    chosen = order.index.to_numpy()
+        profit[left_out] = action_profit(probability[left_out], value, fallback)
+    chosen = rank_order(profit, scores["customer_id"])
     return pd.DataFrame(
         {"churn_probability": probability[chosen], "expected_profit": profit[chosen]}
     )
