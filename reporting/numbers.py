@@ -332,8 +332,8 @@ def segment_table(
     scores: pd.DataFrame, profiles: pd.DataFrame, column: str, top: int = 10
 ) -> pd.DataFrame:
     """Risk and tier mix by the values of one profile column (the `top` largest values; the
-    rest together, missing as "unknown"): customers, mean churn probability, tier shares,
-    revenue at risk and expected profit."""
+    rest together, missing as "unknown"): customers, mean churn probability, tier shares and
+    revenue at risk."""
     values = profiles.set_index("customer_id")[column].astype("object")
     value = scores["customer_id"].map(values).where(lambda v: v.notna(), "unknown").astype(str)
     largest = value.value_counts().index[:top]
