@@ -143,7 +143,7 @@ def open_dataset(
         # Nanosecond timestamps are cast under the export's names, before they are mapped.
         mapped = _mapped(table, _normalise_timestamps(con, raw, name), source, location, text)
         tables[table] = _zoned(con, mapped, table, sources, text)
-        if table == "events" and text and not int(tables[table].count().execute()):
+        if table == "events" and text and not int(tables[table].limit(1).count().execute()):
             tables[table] = _no_events(con)  # a header-only file: no types to read, no rows
     if tables["events"] is None and tables["labels"] is not None:
         tables["events"] = _no_events(con)
