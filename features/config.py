@@ -465,6 +465,9 @@ class FeedSettings(Section):
     min_expected_events: int = Field(default=50, ge=1)
     # Events must reach the day before --as-of, less this many days of allowed lateness.
     lateness_days: int = Field(default=0, ge=0)
+    # Signals (e.g. email_sent for campaigns that can pause for weeks) whose volume is shown but
+    # never fails the night.
+    exempt: list[str] = []
 
 
 class EngineSettings(Section):

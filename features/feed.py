@@ -186,14 +186,19 @@ def check_feeds(dataset: Dataset, cfg: Config, as_of: pd.Timestamp) -> list[Sign
     mapped = {name: names for name, names in cfg.signals.model_dump().items() if names}
     health = [signal_health(volumes, name, names, windows, feed) for name, names in mapped.items()]
     judged = [h for h in health if h is not None]
-    broken = [h for h in judged if h.problems]
+    broken = [h for h in judged if h.problems and h.signal not in feed.exempt]
+    for quiet in (h for h in judged if h.problems and h.signal in feed.exempt):
+        log.warning(
+            "signals.%s (exempt, feed.exempt): %s", quiet.signal, " | ".join(quiet.problems)
+        )
     if broken:
         named = [f"signals.{h.signal} ({', '.join(mapped[h.signal])}): " for h in broken]
         details = [name + " | ".join(h.problems) for name, h in zip(named, broken, strict=True)]
         raise FeedError(
             "feed health: "
             + "; ".join(details)
-            + "; fix the feed (or pick another --as-of) before scoring"
+            + "; fix the feed (or pick another --as-of) before scoring, or list a signal that "
+            "may pause (campaign sends) in feed.exempt"
         )
     log.info(
         "feeds healthy as of %s: %s",

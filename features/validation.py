@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ibis
@@ -150,6 +151,7 @@ def validate_dataset(
         )
     elif customers_ok:
         _check_customers(dataset.customers, usable["customers"], now, problems)
+    problems.extend(absent_consent_columns(cfg, dataset.customers.columns))
     known = _known_customers(dataset.customers, usable["customers"])
 
     events = _check_events(dataset.events, usable["events"], counts["events"], known, cfg, now)
@@ -324,6 +326,18 @@ def _excluded_labels(
     early = int(joined.filter(joined.signup_at >= joined.as_of).count().execute())
     reason = "customer not yet signed up before the label's as_of (tenure 0)"
     return {reason: early} if early else {}
+
+
+def absent_consent_columns(cfg: Config, columns: Sequence[str]) -> list[str]:
+    """A consent channel mapped to a column the customers table lacks: caught before training,
+    not on the first night (permission to contact is not a detail to find out late)."""
+    return [
+        f"decisions.consent.{channel}: column {column!r} is not in the customers table "
+        f"(columns: {', '.join(columns)}); name the column holding that channel's consent, or "
+        "remove the channel"
+        for channel, column in cfg.decisions.consent.items()
+        if column not in columns
+    ]
 
 
 def configured_event_names(cfg: Config) -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ import pandas as pd
 
 from features.atomic import atomic_file
 from features.config import Config
-from features.errors import ConfigError
 from features.validated import validated_dataset, validated_with_report
 from features.validation import ValidationReport
 from models.decisions import consent_matrix
@@ -26,17 +25,10 @@ def validation_report(path: Path | str, cfg: Config) -> ValidationReport:
 
 def consent(dataset, cfg: Config) -> pd.DataFrame | None:
     """Each customer's marketing consent per channel of `decisions.consent` (None when no
-    channel is mapped); a mapped column the customers table lacks is a config error."""
+    channel is mapped), from a validated dataset (validation checked the columns exist)."""
     channels = cfg.decisions.consent
     if not channels:
         return None
-    missing = {ch: col for ch, col in channels.items() if col not in dataset.customers.columns}
-    if missing:
-        channel, column = next(iter(missing.items()))
-        raise ConfigError(
-            f"decisions.consent.{channel}: column {column!r} is not in the customers table; "
-            "name the column holding that channel's consent, or remove the channel"
-        )
     columns = ["customer_id", *dict.fromkeys(channels.values())]
     return consent_matrix(dataset.customers.select(columns).to_pandas(), cfg.decisions)
 

@@ -317,3 +317,14 @@ def test_a_header_only_events_csv_is_no_events_and_unmapped_names_are_one_line(t
     events = [p for p in error.value.problems if p.startswith("events")]
     assert len(events) == 1
     assert "data.events.columns: {customer_id: <your column>, ts: <your column>" in events[0]
+
+
+def test_consent_mapped_to_a_missing_column_fails_validation_naming_it(world) -> None:
+    raw = load_config().model_dump()
+    raw["decisions"]["consent"] = {"email": "email_ok"}
+    from features.config import Config
+
+    cfg = Config.model_validate(raw)
+    message = r"decisions\.consent\.email: column 'email_ok'"
+    with pytest.raises(DataContractError, match=message), catalog.dataset(world, cfg):
+        pass

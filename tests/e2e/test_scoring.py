@@ -299,7 +299,13 @@ def test_a_stopped_email_feed_fails_naming_the_signal(world, tmp_path) -> None:
     with pytest.raises(FeedError, match=r"signals\.email_sent .*stopped or fell") as error:
         run_score(stopped, world["cfg"], AS_OF, tmp_path / "out", world["model"])
     assert "signals.email_open" in str(error.value)
+    assert "feed.exempt" in str(error.value)
     assert not published(tmp_path / "out")
+    # Campaign sends that may pause for weeks can be exempt: shown, warned, never failing.
+    cfg = world["cfg"]
+    feed = cfg.feed.model_copy(update={"exempt": ["email_sent", "email_open"]})
+    exempt = cfg.model_copy(update={"feed": feed})
+    assert run_score(stopped, exempt, AS_OF, tmp_path / "out", world["model"]).manifest.rows > 0
 
 
 def test_an_as_of_after_the_data_fails_on_freshness(world, tmp_path) -> None:
