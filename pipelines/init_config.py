@@ -30,6 +30,8 @@ def read_sources(path: Path | None) -> DataSources:
         return DataSources()
     try:
         raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"--sources {path}: expected a mapping with a data: section")
         return DataSources.model_validate(raw.get("data", raw))
     except FileNotFoundError:
         raise ConfigError(f"--sources {path}: no such file") from None

@@ -328,3 +328,13 @@ def test_consent_mapped_to_a_missing_column_fails_validation_naming_it(world) ->
     message = r"decisions\.consent\.email: column 'email_ok'"
     with pytest.raises(DataContractError, match=message), catalog.dataset(world, cfg):
         pass
+
+
+def test_a_sources_file_that_is_not_a_mapping_is_one_line(tmp_path) -> None:
+    from features.errors import ConfigError
+    from pipelines.init_config import read_sources
+
+    listed = tmp_path / "sources.yaml"
+    listed.write_text("- timezone: Europe/Berlin\n")
+    with pytest.raises(ConfigError, match=r"--sources .*: expected a mapping with a data: section"):
+        read_sources(listed)
