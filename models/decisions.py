@@ -196,7 +196,7 @@ def decide_day(
 
 CALL_LIST_COLUMNS = (
     "customer_id", "tier", "action", "reason_1", "reason_2", "reason_3", "value",
-    "churn_probability", "expected_profit",
+    "churn_probability", "expected_profit", "as_of",
 )  # fmt: skip
 
 
@@ -211,5 +211,6 @@ def call_list(scores: pd.DataFrame, top: int | None, currency: str) -> pd.DataFr
     rows["value"] = rows["value"].round(2)
     rows["expected_profit"] = rows["expected_profit"].round(2)
     rows["churn_probability"] = rows["churn_probability"].round(4)
+    rows["as_of"] = pd.to_datetime(rows["as_of"], utc=True).dt.strftime("%Y-%m-%d")
     rows.insert(rows.columns.get_loc("value"), "currency", currency)
     return rows

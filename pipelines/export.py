@@ -12,8 +12,10 @@ from pipelines import catalog
 def run_export(
     scores: Path, out: Path, cfg: Config, as_of: str | None = None, top: int | None = None
 ) -> tuple[Path, int]:
-    """Write `out` from the day's scores (default: the latest day); return it and its rows."""
-    day, _manifest = catalog.load_decided_scores(scores, as_of)
-    rows = call_list(day, top, cfg.decisions.currency)
+    """Write `out` from the day's scores (default: the latest day); return it and its rows. Money
+    is in the currency the day was scored in (its manifest), whatever today's config says."""
+    day, manifest = catalog.load_decided_scores(scores, as_of)
+    currency = (manifest.currency if manifest else None) or cfg.decisions.currency
+    rows = call_list(day, top, currency)
     catalog.write_csv(rows, out)
     return out, len(rows)

@@ -42,6 +42,8 @@ class ScoreManifest:
     data_quality: dict = field(default_factory=dict)
     # The feature-code check: same, changed (scored with --allow-code-change), or unchecked.
     feature_code: dict = field(default_factory=dict)
+    # The currency of the day's money columns (decisions.currency when it was scored).
+    currency: str | None = None
 
     @classmethod
     def for_day(
@@ -84,6 +86,7 @@ class ScoreManifest:
             customers_per_second=round(written / max(seconds.get("total", 0.0), 1e-9), 1),
             data_quality=data_quality or {},
             feature_code=feature_code or {},
+            currency=cfg.decisions.currency,
         )
 
     def to_dict(self) -> dict:
@@ -109,6 +112,7 @@ class ScoreManifest:
             "customers_per_second": self.customers_per_second,
             "data_quality": self.data_quality,
             "feature_code": self.feature_code,
+            "currency": self.currency,
         }
 
     @classmethod
@@ -134,4 +138,5 @@ class ScoreManifest:
             customers_per_second=entry["customers_per_second"],
             data_quality=entry.get("data_quality", {}),
             feature_code=entry.get("feature_code", {}),
+            currency=entry.get("currency"),
         )

@@ -408,6 +408,15 @@ def test_export_writes_the_call_list_without_control_or_other(world, tmp_path) -
     assert not calls["customer_id"].isin(held_out).any()
     assert list(calls.columns[:3]) == ["customer_id", "tier", "action"]
     assert (calls["currency"] == world["cfg"].decisions.currency).all()
+    assert (calls["as_of"] == "2026-07-01").all()
+    # The day's money stays in the currency it was scored in, whatever config exports it.
+    euros = world["cfg"].model_copy(
+        update={"decisions": world["cfg"].decisions.model_copy(update={"currency": "EUR"})}
+    )
+    from pipelines.export import run_export
+
+    run_export(world["root"] / "out", tmp_path / "eur.csv", euros, None, 5)
+    assert (pd.read_csv(tmp_path / "eur.csv")["currency"] == "USD").all()
     missing = CliRunner().invoke(
         app,
         ["export", "--scores", str(world["root"] / "out"), "--out", str(tmp_path / "x.csv"),
