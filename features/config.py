@@ -430,6 +430,16 @@ class Decisions(Section):
                     f"decisions.actions.{name}.instead: {action.instead!r} needs the same "
                     f"channel {action.channel!r}; pick a consent-free alternative"
                 )
+        channels = sorted({a.channel for a in self.actions.values() if a.channel is not None})
+        unused = sorted(set(self.consent) - set(channels))
+        if unused:
+            # A channel no action uses is a typo until shown otherwise: the action's own channel
+            # would then go out without anyone's consent.
+            raise ValueError(
+                f"decisions.consent.{unused[0]}: no action in decisions.actions has channel "
+                f"{unused[0]!r} (channels used: {channels or 'none'}); name a channel the "
+                "actions use, or remove it"
+            )
         for name in self.actions:
             chain = [name]
             while (following := self.actions[chain[-1]].instead) is not None:

@@ -178,6 +178,7 @@ def test_a_count_budget_caps_the_high_tier():
             },
             r"call -> mail -> call goes round in a circle",
         ),
+        ({"consent": {"Phone": "phone_ok"}}, r"consent\.Phone: no action .* channel 'Phone'"),
     ],
 )
 def test_config_refuses_inconsistent_decisions(changes, message):
