@@ -187,10 +187,16 @@ def ledger_table(ledger: pd.DataFrame) -> RenderableType:
             "yes" if row["retrain_recommended"] is True else "no",
         )
     models = ledger[["model_version", "model_test_auc"]].drop_duplicates()
-    table.caption = "; ".join(
+    caption = [
         f"model {m.model_version}: test AUC {_number(m.model_test_auc)}"
         for m in models.itertuples()
-    )
+    ]
+    if "judged_rows" in ledger and (ledger["judged_rows"] != ledger["labelled_rows"]).any():
+        caption.append(
+            "obs/exp and ROC AUC of nights with a control group: among customers nobody acted "
+            "on, control groups weighted to their tiers (ledger: judged_*)"
+        )
+    table.caption = "; ".join(caption)
     campaigns = campaign_table(ledger)
     return table if campaigns is None else Group(table, campaigns)
 
