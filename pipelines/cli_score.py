@@ -62,8 +62,10 @@ def score(
     )
     manifest = result.manifest
     run_id = track_score(manifest, cfg)  # after the day is published; a failure is one warning
+    money = cfg.decisions.currency
     tiers = ", ".join(
-        f"{tier} {counts['customers']:,} ({counts['revenue_at_risk']:,.0f} at risk)"
+        f"{tier} {counts['customers']:,} customers ({money} {counts['revenue_at_risk']:,.0f} "
+        "revenue at risk)"
         for tier, counts in manifest.tiers.items()
     )
     lines = [
