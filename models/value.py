@@ -60,7 +60,9 @@ def revenue_label(frame: pd.DataFrame, part: str) -> np.ndarray:
                 "'expected' needs it: map payments or choose scoring.value.source revenue or column"
             ]
         )
-    return frame[LABEL].to_numpy(dtype=np.float64)
+    # Refunds beyond a period's payments (validation.allow_negative_amounts) are no revenue, not
+    # negative revenue: value is never below 0, and the Tweedie objective refuses such a label.
+    return np.clip(frame[LABEL].to_numpy(dtype=np.float64), 0.0, None)
 
 
 def _dataset(frame: pd.DataFrame, spec: FeatureSpec, part: str, reference=None) -> lgb.Dataset:

@@ -107,6 +107,17 @@ def test_the_value_model_never_sees_test_rows(split, monkeypatch) -> None:
     assert model["spearman"] > trailing["spearman"] + 0.02
 
 
+def test_net_refunds_in_a_period_count_as_no_revenue(split) -> None:
+    from models.split import MatrixSplit
+
+    refunded = split.train.copy()
+    refunded.loc[refunded.index[:5], "future_revenue"] = -20.0  # refunds beyond the payments
+    spec = FeatureSpec.from_frame(split.train)
+    fit_value_model(
+        MatrixSplit(refunded, split.valid, split.test, "time", ""), spec, quick_config().training
+    )
+
+
 def test_a_matrix_without_future_revenue_is_refused_with_the_fix(split) -> None:
     from features.errors import DataContractError
     from models.split import MatrixSplit
