@@ -407,10 +407,21 @@ class Decisions(Section):
 
     @model_validator(mode="after")
     def _actions_known(self) -> Decisions:
+        from features.registry import FAMILY_MODULES, PROFILE_FAMILY
+
+        families = {module.rsplit(".", 1)[-1] for module in FAMILY_MODULES} | {PROFILE_FAMILY}
+        reasons = families | {f"{f}:{d}" for f in families for d in ("high", "low", "none")}
         for tier in ("high", "medium"):
             table = getattr(self, tier)
             if "default" not in table:
                 raise ValueError(f"decisions.{tier} needs a 'default' action")
+            # A misspelt reason key would never match and quietly fall back to the default.
+            stray = sorted(set(table) - reasons - {"default"})
+            if stray:
+                raise ValueError(
+                    f"decisions.{tier}: {stray} name no reason family; use a family "
+                    f"({', '.join(sorted(families))}), optionally with :high, :low or :none"
+                )
             unknown = sorted(set(table.values()) - set(self.actions))
             if unknown:
                 raise ValueError(

@@ -277,3 +277,8 @@ def test_subscription_value_is_price_times_expected_months_of_the_next_periods()
     # p = 0: all 12 months; p = 1: none; p = 0.5: 10 x (0.5 + 0.25 + ...) = 10 x (1 - 0.5^12).
     assert got[:3] == pytest.approx([240.0, 0.0, 10 * (1 - 0.5**12)])
     assert got[3] == 0.0  # no price, no value
+
+
+def test_a_misspelt_reason_key_is_refused_not_silently_defaulted():
+    with pytest.raises(ValueError, match=r"\['suport', 'value:hgih'\] name no reason family"):
+        decisions(high={"default": "call", "suport": "call", "value:hgih": "gift"})
