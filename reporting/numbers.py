@@ -82,8 +82,10 @@ def action_counts(scores: pd.DataFrame, tier: str) -> pd.DataFrame:
 
 def tier_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per tier (high, medium, other; always all three): size, control group, risk,
-    value, revenue at risk and expected profit."""
-    grouped = scores.groupby("tier", observed=False)
+    value, revenue at risk and the expected profit of acting on its treated customers (the
+    control group is not acted on; the manifest and the summary count it the same way)."""
+    treated = scores["expected_profit"].where(~scores["control"].astype(bool), 0.0)
+    grouped = scores.assign(treated_profit=treated).groupby("tier", observed=False)
     table = pd.DataFrame(
         {
             "customers": grouped.size(),
@@ -91,7 +93,7 @@ def tier_summary(scores: pd.DataFrame) -> pd.DataFrame:
             "total_value": grouped["value"].sum(),
             "expected_revenue_at_risk": grouped["expected_loss"].sum(),
             "control": grouped["control"].sum(),
-            "expected_profit": grouped["expected_profit"].sum(),
+            "expected_profit": grouped["treated_profit"].sum(),
         }
     ).reindex(list(TIERS))
     table[["customers", "control"]] = table[["customers", "control"]].fillna(0).astype("int64")
