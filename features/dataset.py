@@ -186,6 +186,10 @@ def _zoned(
     as text are parsed when every value parses; times without a zone are read as wall-clock
     times of `data.timezone`. Anything else is left for validation to refuse with its fix."""
     zone = sources.timezone
+    if name == "labels" and zone is not None:
+        # A label's as_of is a cutoff day, and cutoffs are UTC midnights: its date is not a
+        # local wall-clock time (shifted, it would never equal a scored night).
+        zone = "UTC"
     schema = getattr(contract, name.upper())
     columns = [c.name for c in schema.columns if pa.types.is_timestamp(c.type)]
     replaced = []
@@ -202,6 +206,8 @@ def _zoned(
             naive = not zoned_text
         elif kind.is_timestamp():
             naive = kind.timezone is None
+        elif kind.is_date() and text:  # a CSV date: midnight of that day
+            expression, naive = f'CAST("{column}" AS TIMESTAMP)', True
         else:
             continue
         if naive and zone is not None:

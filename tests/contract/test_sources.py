@@ -338,3 +338,17 @@ def test_a_sources_file_that_is_not_a_mapping_is_one_line(tmp_path) -> None:
     listed.write_text("- timezone: Europe/Berlin\n")
     with pytest.raises(ConfigError, match=r"--sources .*: expected a mapping with a data: section"):
         read_sources(listed)
+
+
+def test_label_dates_stay_utc_midnight_under_a_local_time_zone(tmp_path) -> None:
+    from features.config import DataSources
+    from features.dataset import open_dataset
+
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    (folder / "customers.csv").write_text("customer_id,signup_at\nc1,2026-01-01 09:00:00\n")
+    (folder / "events.csv").write_text("customer_id,ts,event\nc1,2026-01-05 10:00:00,login\n")
+    (folder / "labels.csv").write_text("customer_id,as_of,churned\nc1,2026-03-01,true\n")
+    dataset = open_dataset(folder, sources=DataSources(timezone="Europe/Berlin"))
+    assert str(dataset.labels.to_pandas()["as_of"].iloc[0]) == "2026-03-01 00:00:00+00:00"
+    assert str(dataset.events.to_pandas()["ts"].iloc[0]) == "2026-01-05 09:00:00+00:00"
