@@ -26,7 +26,7 @@ GROUPS = {"tier": TIERS}
 ACTED_TIERS = tuple(tier for tier in TIERS if tier != "other")
 CONFIDENCE = 0.95
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
-TEXT_COLUMNS = ("as_of", "status", "model_version", "reasons")
+TEXT_COLUMNS = ("as_of", "status", "model_version", "reasons", "unjudged_tiers")
 # Whole counts; every other number is a float (null where it does not apply).
 COUNT_SUFFIXES = ("rows", "customers", "churners", "unscored_active")
 
@@ -89,6 +89,7 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
         "unscored_active": int((~outcome["customer_id"].isin(scores["customer_id"])).sum()),
         "churners": churners,
         "judged_rows": int(judged.sum()),
+        "unjudged_tiers": ",".join(unjudged_tiers(labelled)),
         "judged_churners_estimate": observed,
         "expected_churners_labelled": expected,
         "observed_rate": churners / len(label) if len(label) else None,
@@ -109,6 +110,16 @@ def observed_churn(scores: pd.DataFrame, labels: pd.DataFrame) -> dict:
         for name in ACTED_TIERS:
             row.update(treated_vs_control(f"tier_{name}", label, tier == name, control))
     return row
+
+
+def unjudged_tiers(labelled: pd.DataFrame) -> list[str]:
+    """Acted-on tiers with customers but no control group: nothing stands for them untreated,
+    so the night is judged without them (say so; a small night's high tier often has none)."""
+    if "control" not in labelled.columns:
+        return []
+    control = labelled["control"].fillna(False).to_numpy(dtype=bool)
+    tier = labelled["tier"].to_numpy()
+    return [t for t in ACTED_TIERS if (tier == t).any() and not (control & (tier == t)).any()]
 
 
 def untreated_weights(labelled: pd.DataFrame) -> np.ndarray:

@@ -101,6 +101,13 @@ def run_backtest(
                     day,
                     row["unlabelled_rows"],
                 )
+            if row.get("unjudged_tiers"):
+                log.warning(
+                    "%s: tier(s) %s were acted on with no control group: the model is judged "
+                    "without them (unjudged_tiers); raise decisions.control_share",
+                    day,
+                    row["unjudged_tiers"],
+                )
             rows.append(row)
     ledger = ledger_frame(rows)
     record = {

@@ -306,3 +306,17 @@ def test_a_campaign_that_works_does_not_look_like_a_miscalibrated_model() -> Non
     # Judged on everyone, the same night would cry "retrain".
     naive = ledger_row("2026-06-01", scores.drop(columns="control"), labels, BacktestSettings())
     assert naive["observed_to_expected"] < 0.8 and naive["retrain_recommended"]
+
+
+def test_an_acted_on_tier_without_a_control_group_is_named() -> None:
+    from models.backtest import ledger_row
+
+    scores = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "d", "e", "f"], "churn_probability": 0.3,
+         "tier": ["high", "high", "medium", "medium", "other", "other"],
+         "control": [False, False, True, False, False, False], "model_version": "1"}
+    )  # fmt: skip
+    labels = pd.DataFrame({"customer_id": list("abcdef"), "churned": [1.0, 0, 0, 1, 0, 1]})
+    row = ledger_row("2026-06-01", scores, labels, BacktestSettings())
+    assert row["unjudged_tiers"] == "high"
+    assert row["judged_rows"] == 3  # the medium control and the two other customers
