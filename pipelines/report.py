@@ -53,7 +53,8 @@ def gather_inputs(
             if test_cutoff is not None:
                 test = matrix[(matrix["cutoff"] == test_cutoff) & matrix["churned"].notna()]
                 inputs.test_rows = test if len(test) else None
-        inputs.lifetimes, inputs.revenue, inputs.until = lifetimes_and_revenue(dataset, cfg)
+        retention = lifetimes_and_revenue(dataset, cfg, as_of)
+        inputs.lifetimes, inputs.revenue, inputs.until = retention
         profile = [c for c in cfg.features.categorical_columns if c in dataset.customers.columns]
         if profile:
             inputs.profiles = dataset.customers.select("customer_id", *profile).to_pandas()

@@ -160,13 +160,21 @@ def cohort_retention(
     return table
 
 
-def lifetimes_and_revenue(dataset, cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
-    """Customer lifetimes (signup, churn moment) and monthly revenue, read from the dataset."""
+def lifetimes_and_revenue(
+    dataset, cfg: Config, as_of: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """Customer lifetimes (signup, churn moment) and monthly revenue, read from the dataset as
+    it stood before `as_of` (a report of a past night shows nothing that came after it)."""
+    from features.context import timestamp_literal
     from features.snapshots import observed_until
 
     until = observed_until(dataset, cfg)
-    customers = dataset.customers.select("customer_id", "signup_at").to_pandas()
-    events = dataset.events
+    customers, events = dataset.customers, dataset.events
+    if as_of is not None:
+        until = min(until, as_of)
+        customers = customers.filter(customers.signup_at < timestamp_literal(as_of))
+        events = events.filter(events.ts < timestamp_literal(as_of))
+    customers = customers.select("customer_id", "signup_at").to_pandas()
     if cfg.churn.source == "events":
         lost = events.filter(events.event.isin(cfg.churn.events))
         lost = lost.group_by("customer_id").aggregate(churned_at=lost.ts.min()).to_pandas()

@@ -352,3 +352,18 @@ def test_label_dates_stay_utc_midnight_under_a_local_time_zone(tmp_path) -> None
     dataset = open_dataset(folder, sources=DataSources(timezone="Europe/Berlin"))
     assert str(dataset.labels.to_pandas()["as_of"].iloc[0]) == "2026-03-01 00:00:00+00:00"
     assert str(dataset.events.to_pandas()["ts"].iloc[0]) == "2026-01-05 09:00:00+00:00"
+
+
+def test_the_reports_retention_of_a_past_night_sees_nothing_after_it(world) -> None:
+    from reporting.retention import lifetimes_and_revenue
+
+    cfg, night = load_config(), pd.Timestamp("2026-03-01", tz="UTC")
+    with catalog.dataset(world, cfg) as dataset:
+        lifetimes, revenue, until = lifetimes_and_revenue(dataset, cfg, night)
+        later, _, _ = lifetimes_and_revenue(dataset, cfg)
+    assert until == night
+    assert (lifetimes["signup_at"] < night).all() and (
+        lifetimes["churned_at"].dropna() < night
+    ).all()
+    assert (revenue["month"] < night).all()
+    assert len(later) > len(lifetimes)  # customers who signed up after the night exist
