@@ -437,7 +437,8 @@ def promotion_decision(
     baseline, when given); else promote if there is no champion, or log loss and PR AUC are no
     worse by `margin` (and, `on_profit`, the expected maximum profit per customer no lower by
     that share of it)."""
-    if new["roc_auc"] <= 0.5:
+    auc = new.get("roc_auc")  # every evaluation has one; hand-made metrics may not
+    if auc is not None and auc <= 0.5:
         return GateDecision(
             False,
             f"ranks no better than chance on the test (ROC AUC {new['roc_auc']:.4f}): nothing "
@@ -446,7 +447,7 @@ def promotion_decision(
             new,
             champion,
         )
-    if baseline is not None and new["roc_auc"] <= baseline["roc_auc"]:
+    if baseline is not None and auc is not None and auc <= baseline["roc_auc"]:
         return GateDecision(
             False,
             f"does not beat its own baseline ({baseline.get('kind', 'baseline')}) on the test: "
