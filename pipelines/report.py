@@ -96,10 +96,10 @@ def run_report(
     inputs.model_label = (manifest.model_version if manifest else None) or uri
     day = f"{pd.Timestamp(frame['as_of'].iloc[0]):%Y-%m-%d}"
     history(inputs, scores, day, var_dir)
-    text = build_report(inputs, cfg.report.shap_sample_rows, cfg.training.seed)
+    text, shared = build_report(inputs, cfg.report.shap_sample_rows, cfg.training.seed)
     path = catalog.write_report(text, Path(out))
-    if log_to_mlflow:
-        catalog.log_report(resolved.uri, path, cfg.name, day, resolved.version)
+    if log_to_mlflow:  # the copy without customer ids: forgetting one cannot reach mlflow
+        catalog.log_report(resolved.uri, shared, path.name, cfg.name, day, resolved.version)
     return path
 
 

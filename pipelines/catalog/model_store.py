@@ -101,10 +101,13 @@ def load_evaluation(uri: str) -> dict | None:
         return None
 
 
-def log_report(uri: str, path: Path, dataset: str, as_of: str, model_version: str) -> str | None:
-    """Log the report to a reporting run of its own, "report <dataset> <as_of>", in the
-    experiment of the model's training run (tagged with the model version, the day and that
-    run); the training run's artifacts stay as training left them. None for a model folder."""
+def log_report(
+    uri: str, html: str, name: str, dataset: str, as_of: str, model_version: str
+) -> str | None:
+    """Log a report's HTML as `report/<name>` to a reporting run of its own, "report <dataset>
+    <as_of>", in the experiment of the model's training run (tagged with the model version, the
+    day and that run); the training run's artifacts stay as training left them. None for a
+    model folder."""
     run_id = model_run_id(uri)
     if run_id is None:
         return None
@@ -122,7 +125,7 @@ def log_report(uri: str, path: Path, dataset: str, as_of: str, model_version: st
         training.info.experiment_id, run_name=f"report {dataset} {as_of}", tags=tags
     )
     try:
-        client.log_artifact(run.info.run_id, str(path), "report")
+        client.log_text(run.info.run_id, html, f"report/{name}")
     except Exception:
         client.set_terminated(run.info.run_id, "FAILED")
         raise

@@ -245,6 +245,12 @@ def test_report_as_of_a_day_logs_to_a_reporting_run_of_its_own(world: ReportWorl
         "report/report.html"
     ]
     assert "report" not in [a.path for a in client.list_artifacts(training.info.run_id)]
+    # The mlflow copy leaves the call list's customers out (churn forget cannot reach it).
+    logged = Path(client.download_artifacts(run.info.run_id, "report/report.html", str(tmp_path)))
+    shared = logged.read_text()
+    listed = [row[0] for row in tables_of(html)["call-list-table"][1:]]
+    assert listed and all(cid in html for cid in listed)
+    assert not any(cid in shared for cid in listed) and "leaves the customers out" in shared
 
 
 def report_features(world: ReportWorld):
