@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.atomic import NotOwnedError, check_owned, mark_owned
+from features.atomic import OWNED_MARKER, NotOwnedError, check_owned, mark_owned
 from features.errors import ChurnError
 
 VERSIONS = ".versions"
@@ -121,12 +121,34 @@ def day_lock(out: Path, as_of: pd.Timestamp, wait_seconds: float = 0.0) -> Itera
     """Hold the day's lock (reentrant in this process); yields `out/scores/`. A second process
     fails at once in one line, or after waiting `wait_seconds` for the first to finish."""
     name = day_name(as_of)
+    fresh, new_out = not (Path(out) / "scores").exists(), not Path(out).exists()
     root = owned_root(out, name)
     path = root / f".{name}.lock"
     key = path.resolve()
     if key in _held:  # the job took it before its checks; publishing takes it again
         yield root
         return
+    try:
+        with _locked(path, key, name, wait_seconds):
+            yield root
+    except BaseException:
+        if fresh:  # a failed first run leaves no scores folder behind: nothing written
+            _remove_if_only_bookkeeping(root)
+            if new_out and Path(out).is_dir() and not any(Path(out).iterdir()):
+                Path(out).rmdir()
+        raise
+
+
+def _remove_if_only_bookkeeping(root: Path) -> None:
+    """Remove a scores folder this run created if it holds only churn's marker and lock files."""
+    entries = list(root.iterdir()) if root.is_dir() else []
+    if all(e.name == OWNED_MARKER or e.name.endswith(".lock") for e in entries):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def _locked(path: Path, key: Path, name: str, wait_seconds: float) -> Iterator[None]:
+    """Hold the flock on the day's lock file, failing (or waiting) if another process has it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         deadline = time.monotonic() + wait_seconds
@@ -148,7 +170,7 @@ def day_lock(out: Path, as_of: pd.Timestamp, wait_seconds: float = 0.0) -> Itera
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _held.add(key)
         try:
-            yield root
+            yield
         finally:
             _held.discard(key)
     finally:
