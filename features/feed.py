@@ -173,6 +173,24 @@ def has_event_feed(cfg: Config) -> bool:
     return not (cfg.churn.source == "labels" and not cfg.signals.model_dump(exclude_defaults=True))
 
 
+def feed_record(health: list[SignalHealth], cfg: Config) -> dict:
+    """What a night's manifest keeps of its feed checks: the status and each judged signal's
+    daily volume (recent and baseline); exempt signals that fell are named in the status."""
+    if not has_event_feed(cfg):
+        return {"status": "not checked (no event feed)"}
+    fell = [h.signal for h in health if h.problems]  # only exempt ones pass with problems
+    return {
+        "status": "passed" + (f" ({', '.join(fell)} fell; exempt)" if fell else ""),
+        "signals": {
+            h.signal: {
+                "recent_per_day": round(h.recent_per_day, 2),
+                "baseline_per_day": round(h.baseline_per_day, 2),
+            }
+            for h in health
+        },
+    }
+
+
 def check_feeds(dataset: Dataset, cfg: Config, as_of: pd.Timestamp) -> list[SignalHealth]:
     """Freshness, then every mapped signal's health; FeedError naming each broken signal."""
     feed = cfg.feed

@@ -44,6 +44,8 @@ class ScoreManifest:
     feature_code: dict = field(default_factory=dict)
     # The currency of the day's money columns (decisions.currency when it was scored).
     currency: str | None = None
+    # Feed health as checked before scoring (features.feed.feed_record).
+    feed: dict = field(default_factory=dict)
 
     @classmethod
     def for_day(
@@ -62,6 +64,7 @@ class ScoreManifest:
         seconds: dict[str, float],
         data_quality: dict | None = None,
         feature_code: dict | None = None,
+        feed: dict | None = None,
     ) -> ScoreManifest:
         from models.registry import git_commit
 
@@ -87,6 +90,7 @@ class ScoreManifest:
             data_quality=data_quality or {},
             feature_code=feature_code or {},
             currency=cfg.decisions.currency,
+            feed=feed or {},
         )
 
     def to_dict(self) -> dict:
@@ -113,6 +117,7 @@ class ScoreManifest:
             "data_quality": self.data_quality,
             "feature_code": self.feature_code,
             "currency": self.currency,
+            "feed": self.feed,
         }
 
     @classmethod
@@ -139,4 +144,5 @@ class ScoreManifest:
             data_quality=entry.get("data_quality", {}),
             feature_code=entry.get("feature_code", {}),
             currency=entry.get("currency"),
+            feed=entry.get("feed", {}),
         )

@@ -89,20 +89,22 @@ class DayFeatures:
     quality: dict
     consent: pd.DataFrame | None = None
     spark: object = None
+    feed: dict = field(default_factory=dict)  # features.feed.feed_record
 
 
 def build_features(data: Path, cfg: Config, as_of: pd.Timestamp) -> DayFeatures:
     """Validate the dataset and check its feeds (writing nothing on bad input), then the
     day's features."""
-    from features.feed import check_feeds
+    from features.feed import check_feeds, feed_record
     from features.matrix import build_matrix
     from features.snapshots import active_customers
 
     with catalog.validated(data, cfg) as (dataset, report):
-        check_feeds(dataset, cfg, as_of)
+        feed = feed_record(check_feeds(dataset, cfg, as_of), cfg)
         matrix = build_matrix(dataset, cfg, [as_of])
         active = active_customers(dataset, cfg, as_of)
-        return DayFeatures(matrix, active, report.quality(), catalog.consent(dataset, cfg))
+        consent = catalog.consent(dataset, cfg)
+        return DayFeatures(matrix, active, report.quality(), consent, feed=feed)
 
 
 def lgb_threads(cfg: Config) -> int:
@@ -148,6 +150,7 @@ def run_score(
             manifest = ScoreManifest.for_day(
                 as_of, resolved, cfg, str(data), matrix_hash(matrix), matrix.shape, written,
                 active, tiers.to_dict(), drift, lgb_threads(cfg), watch.seconds, day.quality, code,
+                day.feed,
             )  # fmt: skip
             catalog.write_manifest(staging, manifest.to_dict())
         folder = catalog.day_folder(out, as_of)
@@ -162,7 +165,7 @@ def day_features(data: Path, cfg: Config, as_of: pd.Timestamp, engine: EngineCho
     from pipelines.spark_scoring import spark_features
 
     matrix, active, frame = spark_features(data, cfg, as_of, engine.spark_master, engine.spark_conf)
-    return DayFeatures(matrix, active, frame.quality, frame.consent, frame)
+    return DayFeatures(matrix, active, frame.quality, frame.consent, frame, frame.feed)
 
 
 def score_into(

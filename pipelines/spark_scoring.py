@@ -28,6 +28,7 @@ class SparkFeatures:
     as_of: pd.Timestamp
     quality: dict = field(default_factory=dict)  # what validation dropped, for the manifest
     consent: pd.DataFrame | None = None  # per customer and channel (decisions.consent)
+    feed: dict = field(default_factory=dict)  # features.feed.feed_record
 
 
 def typed(frame: pd.DataFrame, as_of: pd.Timestamp, fills: dict, cfg: Config) -> pd.DataFrame:
@@ -44,19 +45,19 @@ def spark_features(
     """The validated day's features on Spark: pandas matrix, active customers, Spark DataFrame."""
     from pyspark.sql import SparkSession
 
-    from features.feed import check_feeds
+    from features.feed import check_feeds, feed_record
     from features.matrix import feature_table
     from features.snapshots import active_customers, build_snapshot, observed_until
 
     with catalog.validated(data, cfg, "spark", master, conf) as (dataset, report):
-        check_feeds(dataset, cfg, as_of)
+        feed = feed_record(check_feeds(dataset, cfg, as_of), cfg)
         snapshot = build_snapshot(dataset, cfg, as_of, observed_until(dataset, cfg))
         table, fills = feature_table(dataset, cfg, as_of, snapshot)
         frame = SparkSession.getActiveSession().sql(dataset.con.compile(table)).cache()
         # The driver still reads the matrix once for the population, spec and drift checks.
         matrix = typed(frame.orderBy("customer_id").toArrow().to_pandas(), as_of, fills, cfg)
         consent = catalog.consent(dataset, cfg)
-        features = SparkFeatures(frame, fills, as_of, report.quality(), consent)
+        features = SparkFeatures(frame, fills, as_of, report.quality(), consent, feed)
         return matrix, active_customers(dataset, cfg, as_of), features
 
 

@@ -90,7 +90,8 @@ def health_section(inputs: ReportInputs, labels: dict[str, str]) -> page.Section
         "previous night compared": drift.get("previous_night") or "none within the gap",
         "score PSI against that night": _number(drift.get("night_score")),
         "inputs that jumped since": names(drift.get("failed", [])),
-        "feed": "passed" if has_event_feed(inputs.cfg) else "not checked (no event feed)",
+        "feed": (manifest.get("feed") or {}).get("status")
+        or ("passed" if has_event_feed(inputs.cfg) else "not checked (no event feed)"),
         "feature code": (manifest.get("feature_code") or {}).get("status", "—"),
     }
     quality = manifest.get("data_quality") or {}

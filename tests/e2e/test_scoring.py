@@ -105,6 +105,8 @@ def test_rows_equal_active_customers_and_the_manifest_adds_up(world, scored) -> 
     assert scores["customer_id"].is_unique and scores["customer_id"].is_monotonic_increasing
     manifest = json.loads((world["first"].folder / "manifest.json").read_text())
     assert manifest["rows"] == active
+    assert manifest["feed"]["status"] == "passed"
+    assert manifest["feed"]["signals"]["payment"]["recent_per_day"] > 0
     assert sum(t["customers"] for t in manifest["tiers"].values()) == active
     high = scores[scores["tier"] == "high"]
     assert manifest["tiers"]["high"]["revenue_at_risk"] == pytest.approx(
@@ -305,7 +307,9 @@ def test_a_stopped_email_feed_fails_naming_the_signal(world, tmp_path) -> None:
     cfg = world["cfg"]
     feed = cfg.feed.model_copy(update={"exempt": ["email_sent", "email_open"]})
     exempt = cfg.model_copy(update={"feed": feed})
-    assert run_score(stopped, exempt, AS_OF, tmp_path / "out", world["model"]).manifest.rows > 0
+    manifest = run_score(stopped, exempt, AS_OF, tmp_path / "out", world["model"]).manifest
+    assert manifest.rows > 0
+    assert manifest.feed["status"] == "passed (email_sent, email_open fell; exempt)"
 
 
 def test_an_as_of_after_the_data_fails_on_freshness(world, tmp_path) -> None:
