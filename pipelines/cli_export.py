@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,11 @@ from pipelines.cli_options import (
 )
 
 
+class ActedTier(StrEnum):
+    high = "high"
+    medium = "medium"
+
+
 @friendly_errors
 def export(
     scores: ScoresOption,
@@ -26,6 +32,10 @@ def export(
         int | None,
         typer.Option(min=1, help="Only the first N customers by expected profit; default: all."),
     ] = None,
+    tier: Annotated[
+        list[ActedTier] | None,
+        typer.Option(help="Only this tier (repeatable), e.g. high for the call centre's list."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the day's call list, ranked by expected profit: customer id, tier, action, reasons
@@ -34,5 +44,6 @@ def export(
     from pipelines.export import run_export
 
     day = None if as_of is None else f"{as_of:%Y-%m-%d}"
-    path, rows = run_export(scores, out, load(config), day, top)
-    console.print(f"call list: {rows:,} customers -> {path.resolve()}", highlight=False)
+    tiers = [t.value for t in tier] if tier else None
+    path, rows, day = run_export(scores, out, load(config), day, top, tiers)
+    console.print(f"call list of {day}: {rows:,} customers -> {path.resolve()}", highlight=False)

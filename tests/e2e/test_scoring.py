@@ -421,6 +421,12 @@ def test_export_writes_the_call_list_without_control_or_other(world, tmp_path) -
 
     run_export(world["root"] / "out", tmp_path / "eur.csv", euros, None, 5)
     assert (pd.read_csv(tmp_path / "eur.csv")["currency"] == "USD").all()
+    # The call centre's list: the high tier only.
+    calls_only = tmp_path / "high.csv"
+    args = ["export", "--scores", str(world["root"] / "out"), "--out", str(calls_only)]
+    result = CliRunner().invoke(app, [*args, "--tier", "high"])
+    assert result.exit_code == 0 and "call list of 2026-07-01" in result.output
+    assert set(pd.read_csv(calls_only)["tier"]) == {"high"}
     missing = CliRunner().invoke(
         app,
         ["export", "--scores", str(world["root"] / "out"), "--out", str(tmp_path / "x.csv"),
