@@ -147,8 +147,11 @@ def log_run(
         for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "observed_to_expected", *lift):
             if pd.notna(latest.get(key)):
                 metrics[f"latest_{key}"] = float(latest[key])
-    with mlflow.start_run(run_name=f"backtest-{until:%Y-%m-%d}") as run:
-        mlflow.set_tags({"job": "backtest", "observed_until": f"{until:%Y-%m-%d}"})
+    # Named like the train and score runs: the job, the dataset, the day.
+    with mlflow.start_run(run_name=f"backtest {cfg.name} {until:%Y-%m-%d}") as run:
+        mlflow.set_tags(
+            {"churn.job": "backtest", "dataset": cfg.name, "observed_until": f"{until:%Y-%m-%d}"}
+        )
         mlflow.log_params(
             {f"backtest.{k}": v for k, v in cfg.backtest.model_dump(mode="json").items()}
         )

@@ -116,7 +116,7 @@ def log_report(
     client = MlflowClient()
     training = client.get_run(run_id)
     tags = {
-        "job": "report",
+        "churn.job": "report",
         "as_of": as_of,
         "model_version": model_version,
         "training_run_id": run_id,

@@ -141,7 +141,7 @@ def test_ledger_json_and_mlflow_run_hold_no_customer_id(world, cli_run) -> None:
     assert not any(f'"{cid}"' in text for cid in customer_ids)
     runs = mlflow.search_runs(
         experiment_names=["churn-backtest-test"],
-        filter_string="attributes.run_name = 'backtest-2026-07-01'",
+        filter_string="attributes.run_name = 'backtest synthetic 2026-07-01'",
     )
     assert len(runs) == 1 and runs["metrics.nights_matured"].iloc[0] == 3
     artifacts = mlflow.artifacts.list_artifacts(
