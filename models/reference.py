@@ -130,11 +130,17 @@ def build_reference(
             }
         else:
             features[name] = _numeric_reference(train[name].to_numpy(dtype=np.float64))
+    score = np.asarray(scores, dtype=np.float64)
     reference = {
         "bins": BINS,
         "rows": len(train),
         "features": features,
-        "score": _numeric_reference(np.asarray(scores, dtype=np.float64)),
+        # The mean calibrated probability: a typical customer's churn per label horizon, which
+        # prices a retained subscriber (models.tiers.SubscriptionValue).
+        "score": {
+            **_numeric_reference(score),
+            "mean": float(np.nanmean(score)) if len(score) else None,
+        },
     }
     if "cutoff" in train and len(train):
         reference["cutoff"] = f"{pd.Timestamp(train['cutoff'].max()):%Y-%m-%d}"

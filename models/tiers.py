@@ -24,16 +24,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SubscriptionValue:
-    """Scoring's value source for `scoring.value.source: subscription`: the price per period
-    times the periods the customer is expected to stay, out of the next `periods`, with the
-    churn model's probability per period p held constant: price x sum_k (1 - p)^k."""
+    """Scoring's value source for `scoring.value.source: subscription`: what a customer is worth
+    if kept, the price per period times the periods they are expected to stay out of the next
+    `periods`: price x sum_k (1 - p)^k, with p the churn per period of a typical customer (the
+    model's mean probability on its reference rows, `retained_churn`). Not the customer's own
+    risk: the decisions multiply by it already, and a value shrunk by it would count the risk
+    twice, sending the riskiest subscribers an email. Models trained before the mean was stored
+    fall back to each customer's own probability."""
 
     price_column: str
     periods: int
+    retained_churn: float | None = None
 
     def __call__(self, frame: pd.DataFrame, probability: np.ndarray) -> np.ndarray:
         price = np.nan_to_num(pd.to_numeric(frame[self.price_column], errors="coerce"), nan=0.0)
-        stay = 1.0 - np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
+        churn = (
+            np.asarray(probability, dtype=np.float64)
+            if self.retained_churn is None
+            else np.full(len(frame), self.retained_churn)
+        )
+        stay = 1.0 - np.clip(churn, 0.0, 1.0)
         periods = np.arange(1, self.periods + 1)
         return np.asarray(price, dtype=np.float64) * (stay[:, None] ** periods).sum(axis=1)
 
@@ -66,7 +76,8 @@ def check_value_source(
         return ExpectedValue(bundle.value_model, bundle.spec)
     column = value_column(cfg.scoring.value)
     if column in columns and cfg.scoring.value.source == "subscription":
-        return SubscriptionValue(column, cfg.scoring.value.periods)
+        typical = (bundle.reference.get("score") or {}).get("mean") if bundle else None
+        return SubscriptionValue(column, cfg.scoring.value.periods, typical)
     if column in columns:
         return column
     if cfg.scoring.value.source == "revenue" and not cfg.signals.payment:

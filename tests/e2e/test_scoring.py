@@ -136,11 +136,13 @@ def test_tiers_follow_expected_profit_within_the_budget(world, scored) -> None:
 
 
 def scores_value(world, scores: pd.DataFrame) -> np.ndarray:
-    """The demo's subscription value: plan price x the expected months of the next 12."""
+    """The demo's subscription value if kept: plan price x the months of the next 12 a typical
+    customer stays (the model's mean probability on its reference rows), not the customer's."""
     matrix = build_matrix(open_dataset(world["data"]), world["cfg"], [AS_OF])
     price = matrix.set_index("customer_id").loc[scores["customer_id"], "plan_price"].to_numpy()
-    stay = 1 - scores["churn_probability"].to_numpy()
-    return price * sum(stay**k for k in range(1, 13))
+    typical = load_bundle(world["model"]).reference["score"]["mean"]
+    assert 0 < typical < 0.5
+    return price * sum((1 - typical) ** k for k in range(1, 13))
 
 
 def test_reasons_are_the_top_family_contributions_above_the_floor(world, scored) -> None:

@@ -277,6 +277,11 @@ def test_subscription_value_is_price_times_expected_months_of_the_next_periods()
     # p = 0: all 12 months; p = 1: none; p = 0.5: 10 x (0.5 + 0.25 + ...) = 10 x (1 - 0.5^12).
     assert got[:3] == pytest.approx([240.0, 0.0, 10 * (1 - 0.5**12)])
     assert got[3] == 0.0  # no price, no value
+    # With the typical customer's churn, a customer's own risk no longer shrinks their value.
+    kept = SubscriptionValue("plan_price", periods=12, retained_churn=0.5)
+    assert kept(frame, np.array([0.0, 1.0, 0.5, 0.1]))[:3] == pytest.approx(
+        [20 * (1 - 0.5**12), 20 * (1 - 0.5**12), 10 * (1 - 0.5**12)]
+    )
 
 
 def test_a_misspelt_reason_key_is_refused_not_silently_defaulted():
