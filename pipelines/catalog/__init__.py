@@ -14,6 +14,7 @@ from pipelines.catalog.datasets import (
     write_csv,
     write_matrix,
 )
+from pipelines.catalog.locks import DayLockedError
 from pipelines.catalog.model_store import (
     ResolvedModel,
     load_evaluation,
@@ -24,7 +25,7 @@ from pipelines.catalog.model_store import (
     study_folder,
     use_model_store,
 )
-from pipelines.catalog.publish import DayLockedError, checkpoint, day_lock, resolve_day
+from pipelines.catalog.publish import checkpoint, day_lock, resolve_day
 from pipelines.catalog.reports import write_report
 from pipelines.catalog.scores import (
     MANIFEST,

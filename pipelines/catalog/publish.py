@@ -25,7 +25,6 @@ import itertools
 import os
 import shutil
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.atomic import OWNED_MARKER, NotOwnedError, check_owned, mark_owned
-from features.errors import ChurnError
+from pipelines.catalog.locks import HELD, exclusive
 
 VERSIONS = ".versions"
 LATEST = "_latest"
@@ -42,11 +41,6 @@ LATEST = "_latest"
 KILL_AT = "CHURN_FAULT_KILL_AT"
 TRACE = "CHURN_FAULT_TRACE"
 _checkpoints = itertools.count(1)
-_held: set[Path] = set()  # the day locks this process holds
-
-
-class DayLockedError(ChurnError):
-    """Another run is writing the same day."""
 
 
 def checkpoint(label: str) -> None:
@@ -125,11 +119,11 @@ def day_lock(out: Path, as_of: pd.Timestamp, wait_seconds: float = 0.0) -> Itera
     root = owned_root(out, name)
     path = root / f".{name}.lock"
     key = path.resolve()
-    if key in _held:  # the job took it before its checks; publishing takes it again
+    if key in HELD:  # the job took it before its checks; publishing takes it again
         yield root
         return
     try:
-        with _locked(path, key, name, wait_seconds):
+        with exclusive(path, key, name, wait_seconds):
             yield root
     except BaseException:
         if fresh:  # a failed first run leaves no scores folder behind: nothing written
@@ -144,37 +138,6 @@ def _remove_if_only_bookkeeping(root: Path) -> None:
     entries = list(root.iterdir()) if root.is_dir() else []
     if all(e.name == OWNED_MARKER or e.name.endswith(".lock") for e in entries):
         shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def _locked(path: Path, key: Path, name: str, wait_seconds: float) -> Iterator[None]:
-    """Hold the flock on the day's lock file, failing (or waiting) if another process has it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                    waited = f" (waited {wait_seconds:g} s)" if wait_seconds else ""
-                    raise DayLockedError(
-                        f"scores {name}: another run is writing this day (lock {path} held by "
-                        f"pid {holder}){waited}; let it finish and rerun, or set "
-                        "scoring.wait_for_lock_seconds to wait"
-                    ) from None
-                time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _held.add(key)
-        try:
-            yield
-        finally:
-            _held.discard(key)
-    finally:
-        os.close(fd)  # releases the lock
 
 
 @contextmanager
