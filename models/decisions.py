@@ -9,7 +9,8 @@ et al. 2013). Tiers follow from it and the contact budget:
 
     high    the highest positive expected profits of the top reason's high-tier action, up to
             the budget (the costly action only inside it)
-    medium  beyond the budget, a positive expected profit of the reason's low-cost medium action
+    medium  not high (beyond the budget, or the costly action does not pay there) and a
+            positive expected profit of the reason's low-cost medium action
     other   no positive expected profit: no action
 
 Consent is the customer's, not a detail: an action that needs a channel goes only to customers
