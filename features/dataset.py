@@ -27,12 +27,10 @@ REQUIRED_TABLES = contract.REQUIRED_TABLES
 # the contract's timestamps and booleans is read as text; validation parses the numbers (events
 # `value`, numeric profile columns), naming those that do not parse.
 CSV_STRING_COLUMNS = contract.TEXT_COLUMNS
+# Booleans are typed by DuckDB's sniffer; timestamps are read as text too, so that zone and
+# zone-less values are each read as they are written (`_text_times`), never one rule for all.
 _CSV_TYPED = {
-    table.name: {
-        c.name
-        for c in table.columns
-        if pa.types.is_timestamp(c.type) or pa.types.is_boolean(c.type)
-    }
+    table.name: {c.name for c in table.columns if pa.types.is_boolean(c.type)}
     for table in contract.INPUT_TABLES
 }
 # pandas writes nanosecond timestamps; DuckDB reads tz-aware ones as TIMESTAMPTZ_NS, which Ibis
@@ -176,7 +174,43 @@ def _mapped(
     return renamed.mutate(**casts) if casts else renamed
 
 
-ZONE_SUFFIX = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# A time of day followed by a zone (Z, +05:00, -0530, +05): "2026-03-01" alone has none.
+ZONE_SUFFIX = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _text_times(table: ibis.Table, column: str, zone: str | None) -> tuple[str, bool] | None:
+    """SQL reading a text column of times, and whether the result is still zone-less: values
+    with a zone at their offset, values without one as wall-clock times of `zone` (when given).
+    None leaves the text for validation to name: a value that is no time, or a column mixing
+    zoned and zone-less values with no `data.timezone` to place the latter."""
+    text = table[column]
+    zoned = text.re_search(ZONE_SUFFIX)
+    bad = text.notnull() & (
+        (zoned & text.try_cast(_UTC_MICROS).isnull())
+        | (~zoned & text.try_cast("timestamp").isnull())
+    )
+    stats = (
+        table.aggregate(
+            values=text.notnull().sum(), zoned=(text.notnull() & zoned).sum(), bad=bad.sum()
+        )
+        .execute()
+        .iloc[0]
+    )
+    values, with_zone = int(stats["values"] or 0), int(stats["zoned"] or 0)
+    if int(stats["bad"] or 0):
+        return None
+    quoted = f'"{column}"'
+    if with_zone == values:
+        return f"TRY_CAST({quoted} AS TIMESTAMPTZ)", False
+    if with_zone == 0:
+        return f"TRY_CAST({quoted} AS TIMESTAMP)", True
+    if zone is None:
+        return None
+    return (
+        f"CASE WHEN regexp_matches({quoted}, '{ZONE_SUFFIX}') THEN TRY_CAST({quoted} AS "
+        f"TIMESTAMPTZ) ELSE timezone('{zone}', TRY_CAST({quoted} AS TIMESTAMP)) END",
+        False,
+    )
 
 
 def _zoned(
@@ -197,13 +231,10 @@ def _zoned(
         kind = table[column].type()
         expression = f'"{column}"'
         if kind.is_string() and text:
-            zoned_text = bool(table[column].re_search(ZONE_SUFFIX).all().execute())
-            target = "TIMESTAMPTZ" if zoned_text else "TIMESTAMP"
-            parsed = table[column].try_cast(_UTC_MICROS if zoned_text else "timestamp")
-            if int(table.filter(table[column].notnull() & parsed.isnull()).count().execute()):
-                continue  # some text is no timestamp: validation names it
-            expression = f'TRY_CAST("{column}" AS {target})'
-            naive = not zoned_text
+            parsed = _text_times(table, column, zone)
+            if parsed is None:
+                continue  # validation names the column and the fix
+            expression, naive = parsed
         elif kind.is_timestamp():
             naive = kind.timezone is None
         elif kind.is_date() and text:  # a CSV date: midnight of that day

@@ -367,3 +367,31 @@ def test_the_reports_retention_of_a_past_night_sees_nothing_after_it(world) -> N
     ).all()
     assert (revenue["month"] < night).all()
     assert len(later) > len(lifetimes)  # customers who signed up after the night exist
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_zoned_and_zone_less_times_in_one_column_are_each_read_as_written(tmp_path, kind):
+    from features.config import DataSources
+    from features.dataset import open_dataset
+
+    folder = tmp_path / kind
+    folder.mkdir()
+    (folder / "customers.csv").write_text("customer_id,signup_at\nc1,2026-01-01\n")
+    times = ["2026-03-01T12:00:00+05:00", "2026-03-01 12:00:00", "2026-07-01T09:30:00Z"]
+    events = pd.DataFrame({"customer_id": "c1", "ts": times, "event": "login"})
+    if kind == "csv":
+        events.to_csv(folder / "events.csv", index=False)
+    else:
+        events.to_json(folder / "events.jsonl", orient="records", lines=True)
+    zoned = open_dataset(folder, sources=DataSources(timezone="Europe/Berlin"))
+    read = [str(t) for t in zoned.events.to_pandas()["ts"]]
+    # +05:00 at its offset; the zone-less value in Berlin (winter, +01:00); Z as UTC.
+    assert read == [
+        "2026-03-01 07:00:00+00:00", "2026-03-01 11:00:00+00:00", "2026-07-01 09:30:00+00:00"
+    ]  # fmt: skip
+    assert str(zoned.customers.to_pandas()["signup_at"].iloc[0]) == "2025-12-31 23:00:00+00:00"
+    # Without data.timezone the zone-less value has no place: validation names the column.
+    from features.validation import validate_dataset
+
+    with pytest.raises(DataContractError, match=r"events\.ts"):
+        validate_dataset(open_dataset(folder), load_config("configs/bigml.yaml"))
