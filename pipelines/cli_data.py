@@ -52,6 +52,15 @@ def data_import(
             "or phone are copied only if you list them."
         ),
     ] = None,
+    page_paths: Annotated[
+        bool,
+        typer.Option(
+            "--page-paths",
+            help="ga4: name each page_view by its URL path (page_view:/help), query and "
+            "fragment dropped, so help and cancel pages can be mapped as signals. Paths can "
+            "hold personal data on some sites: off unless asked.",
+        ),
+    ] = False,
 ) -> None:
     """Convert a public dataset (CDNOW, BigML telecom, eventsim) or a first-party export into
     the data contract: segment (JSON lines of track/page/screen/identify calls, a file, .gz or
@@ -60,7 +69,7 @@ def data_import(
 
     if trait and kind is not Source.segment:
         raise typer.BadParameter("applies to segment imports only", param_hint="--trait")
-    console.print(import_dataset(kind.value, src, out, traits=trait or ()))
+    console.print(import_dataset(kind.value, src, out, trait or (), page_paths))
 
 
 @data_app.command("replay")

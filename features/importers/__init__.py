@@ -30,14 +30,20 @@ TAKES_TRAITS = ("segment",)
 __all__ = ["IMPORTERS", "ImportSourceError", "ImportSummary", "import_dataset"]
 
 
-def import_dataset(kind: str, src: Path, out: Path, traits: Sequence[str] = ()) -> ImportSummary:
+def import_dataset(
+    kind: str, src: Path, out: Path, traits: Sequence[str] = (), page_paths: bool = False
+) -> ImportSummary:
     """Convert dataset `kind` at `src` into a dataset folder at `out` (atomically); `traits`
-    (segment only) are the identify traits to keep as customers columns."""
+    (segment only) are the identify traits to keep as customers columns, `page_paths` (ga4
+    only) names page views by their URL path."""
     importer = IMPORTERS.get(kind)
     if importer is None:
         raise ImportSourceError(f"unknown source kind {kind!r}; choose one of {sorted(IMPORTERS)}")
     if traits and kind not in TAKES_TRAITS:
         raise ImportSourceError(f"--trait applies to {' and '.join(TAKES_TRAITS)} only, not {kind}")
     check_owned(out)  # before reading the source, not after
+    if page_paths and kind != "ga4":
+        raise ImportSourceError(f"--page-paths applies to ga4 only, not {kind}")
     options = {"traits": tuple(traits)} if traits else {}
+    options |= {"page_paths": True} if page_paths else {}
     return importer(Path(src), Path(out), **options)

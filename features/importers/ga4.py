@@ -7,7 +7,9 @@ What is read from each row: `event_name`, `event_timestamp` (microseconds since 
 `user_id`, `user_pseudo_id`, `user_first_touch_timestamp`, the `event_params` keys
 `ga_session_id` and `value`, and `ecommerce.purchase_revenue` (else
 `ecommerce.purchase_revenue_in_usd`). Device, geo, traffic source, user properties and every
-other parameter (page URLs can hold emails and tokens) are not read.
+other parameter (page URLs can hold emails and tokens) are not read; with `page_paths` (opt-in)
+a page_view is named by its `page_location` path only (`page_view:/help`), so the FAQ and
+cancel pages can be mapped as signals.
 
 Identity: the customer id is `user_id` when set, else `user_pseudo_id` (a browser or app
 instance). A pseudo id seen on any row together with a user id is that user's: all its rows,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -94,15 +97,23 @@ def param(keys: pd.Series, values: pd.Series, key: str, fields: tuple[str, ...])
     return chosen
 
 
-def read_rows(path: Path) -> pd.DataFrame:
+def read_rows(path: Path, page_paths: bool = False) -> pd.DataFrame:
     """One part's rows with the fields the contract needs, checked, in file order."""
-    chunks = [chunk_rows(frame, path) for frame in read_chunks(path, READ_COLUMNS)]
+    chunks = [chunk_rows(frame, path, page_paths) for frame in read_chunks(path, READ_COLUMNS)]
     chunks = [chunk for chunk in chunks if not chunk.empty]
     return pd.concat(chunks) if chunks else pd.DataFrame()
 
 
-def chunk_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Rows of one chunk of a part (indexed by line) as the columns the contract needs."""
+def page_path(location: pd.Series) -> pd.Series:
+    """A page URL's path alone (no host, query or fragment, where tokens and emails hide)."""
+    return location.map(
+        lambda url: None if missing(url) else (urlsplit(str(url)).path.rstrip("/") or "/")
+    )
+
+
+def chunk_rows(frame: pd.DataFrame, path: Path, page_paths: bool = False) -> pd.DataFrame:
+    """Rows of one chunk of a part (indexed by line) as the columns the contract needs;
+    `page_paths` names each page_view by its URL path (`page_view:/help`)."""
     if frame.empty:
         return frame
     require_fields(frame, ["event_name", "event_timestamp"], path)
@@ -111,6 +122,11 @@ def chunk_rows(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     keys, values = _flat_params(field(frame, "event_params"))
     session = param(keys, values, "ga_session_id", ID_FIELDS).reindex(frame.index)
     event = frame["event_name"].astype("string").str.strip()
+    if page_paths:
+        where = page_path(param(keys, values, "page_location", ("string_value",)))
+        where = where.reindex(frame.index)
+        named = (event == "page_view") & where.notna()
+        event = event.where(~named, "page_view:" + where.astype("string"))
     ecommerce = field(frame, "ecommerce")
     revenue = amount(nested(ecommerce, "purchase_revenue")).fillna(
         amount(nested(ecommerce, "purchase_revenue_in_usd"))
@@ -180,10 +196,11 @@ def rows_to_customers(rows: pd.DataFrame) -> pd.DataFrame:
     ).astype({"signup_at": "datetime64[us, UTC]"})
 
 
-def import_ga4(src: Path, out: Path) -> ImportSummary:
-    """Convert a GA4 BigQuery export (JSON lines or Parquet, a file or a folder of parts)."""
+def import_ga4(src: Path, out: Path, page_paths: bool = False) -> ImportSummary:
+    """Convert a GA4 BigQuery export (JSON lines or Parquet, a file or a folder of parts);
+    `page_paths` names page views by their URL path, so help and cancel pages become signals."""
     parts = source_parts(src, "ga4", parquet=True)
-    rows = pd.concat([read_rows(path) for path in parts], ignore_index=True)
+    rows = pd.concat([read_rows(path, page_paths) for path in parts], ignore_index=True)
     if rows.empty:
         raise ImportSourceError(f"ga4: no rows in {src}")
     links, conflicts = pseudo_links(rows)

@@ -626,3 +626,28 @@ def test_cli_help_warns_about_personal_traits_and_rejects_traits_for_ga4(tmp_pat
     assert refused.exit_code == 2, refused.output  # a usage error
     assert "--trait" in refused.output
     assert not (tmp_path / "o").exists()
+
+
+def test_ga4_page_paths_name_page_views_by_path_only_when_asked(tmp_path) -> None:
+    def view(location: str | None, micros: int) -> dict:
+        params = [param("ga_session_id", int_value="1772352000")]
+        if location is not None:
+            params.append(param("page_location", string_value=location))
+        return {"event_name": "page_view", "event_timestamp": str(T0 + micros),
+                "user_id": "U9", "user_pseudo_id": "9.9", "event_params": params}  # fmt: skip
+
+    rows = [
+        view("https://shop.example.com/help/?email=someone%40example.com#top", 0),
+        view("https://shop.example.com/account/cancel", 1_000_000),
+        view(None, 2_000_000),
+    ]
+    src = write_lines(tmp_path / "ga4.jsonl", rows)
+    import_dataset("ga4", src, tmp_path / "paths", page_paths=True)
+    events = pd.read_parquet(tmp_path / "paths" / "events.parquet")
+    assert list(events["event"]) == ["page_view:/help", "page_view:/account/cancel", "page_view"]
+    written = b"".join(p.read_bytes() for p in (tmp_path / "paths").rglob("*.parquet"))
+    assert b"someone" not in written and b"example.com" not in written
+    import_dataset("ga4", src, tmp_path / "plain")
+    assert set(pd.read_parquet(tmp_path / "plain" / "events.parquet")["event"]) == {"page_view"}
+    with pytest.raises(ImportSourceError, match="--page-paths applies to ga4 only"):
+        import_dataset("segment", src, tmp_path / "seg", page_paths=True)
