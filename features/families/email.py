@@ -51,7 +51,7 @@ def email_open_rate_30d(ctx: FeatureContext) -> ibis.Value | None:
 
 @register(
     family="email",
-    reason="left the last {n:marketing email|marketing emails} unopened",
+    reason="has {n:unopened marketing email|unopened marketing emails} since the last open",
     source="emails",
     label="unopened marketing emails since the last open",
     zero_reason="left no marketing email unopened since the last open",
