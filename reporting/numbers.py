@@ -331,14 +331,20 @@ def waterfall_steps(
 
 
 def segment_table(
-    scores: pd.DataFrame, profiles: pd.DataFrame, column: str, top: int = 10
+    scores: pd.DataFrame,
+    profiles: pd.DataFrame,
+    column: str,
+    top: int = 10,
+    smallest: int = 10,
 ) -> pd.DataFrame:
-    """Risk and tier mix by the values of one profile column (the `top` largest values; the
-    rest together, missing as "unknown"): customers, mean churn probability, tier shares and
-    revenue at risk."""
+    """Risk and tier mix by the values of one profile column (the `top` largest values with at
+    least `smallest` customers; the rest together, missing as "unknown"): customers, mean churn
+    probability, tier shares and revenue at risk. A smaller group would show a few customers'
+    risk to anyone reading the report."""
     values = profiles.set_index("customer_id")[column].astype("object")
     value = scores["customer_id"].map(values).where(lambda v: v.notna(), "unknown").astype(str)
-    largest = value.value_counts().index[:top]
+    counts = value.value_counts()
+    largest = counts[counts >= smallest].index[:top]
     value = value.where(value.isin(largest), "all other values")
     frame = scores.assign(segment=value.to_numpy())
     grouped = frame.groupby("segment", sort=False)

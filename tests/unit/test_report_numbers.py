@@ -259,7 +259,7 @@ def test_segments_show_risk_and_tier_mix_per_value():
     profiles = pd.DataFrame(
         {"customer_id": ["C0", "C1", "C2", "C3", "C4"], "plan": ["a", "a", "b", "b", "b"]}
     )
-    table = numbers.segment_table(scores, profiles, "plan", top=1)
+    table = numbers.segment_table(scores, profiles, "plan", top=1, smallest=1)
     # a (2) and the customer with no profile (unknown) go together, last.
     assert list(table.index) == ["b", "all other values"]
     assert table.at["b", "customers"] == 3
@@ -318,3 +318,14 @@ def test_tables_scroll_inside_their_box_and_numbers_do_not_wrap():
     html = page.table(frame, table_id="x", widths=["5em", "3em", None])
     assert html.startswith('<div class="scroll"><table id="x" class="fixed"><colgroup>')
     assert '<td class="n">1.50</td>' in html and "<td>words</td>" in html
+
+
+def test_segments_fold_groups_smaller_than_the_minimum_into_all_other_values():
+    scores = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(25)], "churn_probability": 0.1,
+         "tier": "other", "expected_loss": 1.0}
+    )  # fmt: skip
+    plans = ["basic"] * 12 + ["plus"] * 10 + ["vip"] * 3
+    profiles = pd.DataFrame({"customer_id": scores["customer_id"], "plan": plans})
+    table = numbers.segment_table(scores, profiles, "plan")
+    assert table["customers"].to_dict() == {"basic": 12, "plus": 10, "all other values": 3}
