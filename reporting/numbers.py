@@ -157,9 +157,11 @@ def lift_table(label: np.ndarray, probability: np.ndarray, steps: int = 20) -> p
 
 
 def ranked_by_profit(scores: pd.DataFrame, fallback: Action | None = None) -> pd.DataFrame:
-    """Every scored customer by the expected profit of contacting them, highest first (then by
-    customer id, as the job ranks): the profit of the action the job chose, and for customers
-    it left out (tier other) that of `fallback` (the high tier's default action), if given."""
+    """Every scored customer by the expected profit of contacting them, highest first (ties by
+    customer id, as the job breaks them): the profit of the action the job chose (the costly
+    one for tier high, the nurture one for medium; the job itself ranks the budget by the costly
+    action alone), and for customers it left out (tier other) that of `fallback` (the high
+    tier's default action), if given. Control customers count as if contacted."""
     probability = scores["churn_probability"].to_numpy(dtype=np.float64)
     profit = scores["expected_profit"].to_numpy(dtype=np.float64).copy()
     if fallback is not None:
