@@ -123,7 +123,6 @@ class ReasonBook:
             _check_template(name, wording)
         entries = (reference or {}).get("features", {})
         typical = [typical_value(entries.get(name, {})) for name in names]
-        decisions = getattr(cfg, "decisions", None)
         return cls(
             names,
             families,
@@ -133,7 +132,7 @@ class ReasonBook:
             floor=resolve_floor(cfg.scoring.reason_floor, reference),
             medians=np.array([median for median, _ in typical], dtype=np.float64),
             at_median=tuple(tie for _, tie in typical),
-            currency=str(getattr(decisions, "currency", None) or DEFAULT_CURRENCY),
+            currency=cfg.decisions.currency,
             lookback_days=cfg.snapshots.lookback_days,
         )
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from features.config import Config
 from features.registry import feature_wording, words_of
-from models.explain import CURRENCY_SYMBOLS, DEFAULT_CURRENCY
+from models.explain import CURRENCY_SYMBOLS
 
 
 def feature_labels(names: Iterable[str], cfg: Config) -> dict[str, str]:
@@ -41,8 +41,8 @@ def family_label(family: str) -> str:
 
 
 def currency_of(cfg: Config) -> str:
-    decisions = getattr(cfg, "decisions", None)
-    return str(getattr(decisions, "currency", None) or DEFAULT_CURRENCY)
+    """The currency money is shown in (decisions.currency)."""
+    return cfg.decisions.currency
 
 
 def money(value: object, currency: str, cents: bool = False) -> str:
