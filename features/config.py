@@ -394,8 +394,9 @@ class Decisions(Section):
     # yes/no, 1/0; missing = no consent). Empty: no consent data, every channel allowed.
     consent: dict[str, str] = {}
     # A share of every tier is held out from action to measure whether acting helps. Who is held
-    # out is a salted hash of the customer id and the campaign period (days since 1970-01-01
-    # divided by campaign_days), so reruns and every night of one period agree.
+    # out is a salted hash of the customer id and the campaign period (days since Monday
+    # 1970-01-05 divided by campaign_days: weekly periods run Monday to Sunday), so reruns and
+    # every night of one period agree.
     control_share: float = Field(default=0.1, ge=0, lt=1)
     # The length of a campaign period in days: the control group changes once per period.
     campaign_days: int = Field(default=7, ge=1)

@@ -113,8 +113,9 @@ def budget_size(customers: int, decisions: Decisions) -> int:
 
 
 def campaign_period(as_of: pd.Timestamp, decisions: Decisions) -> int:
-    """The campaign period a night belongs to: whole `campaign_days` blocks since 1970-01-01."""
-    days = (as_of.normalize().tz_localize(None) - pd.Timestamp("1970-01-01")).days
+    """The campaign period a night belongs to: whole `campaign_days` blocks since Monday
+    1970-01-05, so weekly campaigns run Monday to Sunday."""
+    days = (as_of.normalize().tz_localize(None) - pd.Timestamp("1970-01-05")).days
     return days // decisions.campaign_days
 
 

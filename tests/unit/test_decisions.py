@@ -10,6 +10,7 @@ from features.config import Action, Budget, ConfigError, Decisions, load_config
 from models.decisions import (
     CONTROL_ACTION,
     NO_ACTION,
+    campaign_period,
     consent_matrix,
     decide_day,
     planned_actions,
@@ -143,7 +144,13 @@ def test_control_share_per_tier_is_stable_across_reruns_and_nights_of_a_period()
     again = decide_day(rows.sample(frac=1, random_state=1), settings, AS_OF)
     again = again.set_index("customer_id").loc[first["customer_id"]]
     assert (again["control"].to_numpy() == first["control"].to_numpy()).all()
-    # 2026-06-15 is a Monday; its 7-day period (days since 1970-01-01 // 7) runs Thu..Wed.
+    # 2026-06-15 is a Monday, the first day of its 7-day period (Monday to Sunday).
+    assert campaign_period(AS_OF - pd.Timedelta(days=1), settings) + 1 == campaign_period(
+        AS_OF, settings
+    )
+    assert campaign_period(AS_OF + pd.Timedelta(days=6), settings) == campaign_period(
+        AS_OF, settings
+    )
     same_period = decide_day(rows, settings, AS_OF + pd.Timedelta(days=1))
     assert (same_period["control"] == first["control"]).all()
     next_period = decide_day(rows, settings, AS_OF + pd.Timedelta(days=7))
