@@ -16,6 +16,7 @@ import ast
 import inspect
 import io
 import json
+import logging
 import sys
 import tokenize
 import types
@@ -29,6 +30,8 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "config-reference.md"
@@ -414,23 +417,24 @@ def render(config: type[BaseModel] | None = None, source: Source | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
     parser.add_argument("--out", type=Path, default=REFERENCE)
     args = parser.parse_args(argv)
     missing = undocumented()
     if missing:
-        print(f"features/config.py: add a comment above {missing}", file=sys.stderr)
+        log.error("features/config.py: add a comment above %s", missing)
         return 1
     text = render()
     if args.check:
         if not args.out.exists() or args.out.read_text() != text:
-            print(f"{args.out} is out of date: run `{HOW_TO_REGENERATE}`", file=sys.stderr)
+            log.error("%s is out of date: run `%s`", args.out, HOW_TO_REGENERATE)
             return 1
-        print(f"{args.out} is up to date")
+        log.info("%s is up to date", args.out)
         return 0
     args.out.write_text(text)
-    print(f"wrote {args.out}")
+    log.info("wrote %s", args.out)
     return 0
 
 
