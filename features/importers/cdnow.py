@@ -13,11 +13,9 @@ import pandas as pd
 from features.importers.common import (
     EVENTS_SCHEMA,
     ImportSummary,
-    customers_schema,
     locate_source,
     require_columns,
-    to_arrow,
-    write_dataset,
+    write_customers_and_events,
 )
 
 log = logging.getLogger(__name__)
@@ -71,13 +69,7 @@ def import_cdnow(src: Path, out: Path) -> ImportSummary:
     purchases = read_purchases(path)
     events = purchases_to_events(purchases)
     customers = customers_from_events(events)
-    write_dataset(
-        out,
-        {
-            "customers": to_arrow(customers, customers_schema(customers)),
-            "events": to_arrow(events, EVENTS_SCHEMA),
-        },
-    )
+    write_customers_and_events(out, customers, events)
     note = (
         f"{len(purchases):,} purchase rows summed into {len(events):,} customer-day purchase "
         f"events, {events['ts'].min():%Y-%m-%d} to {events['ts'].max():%Y-%m-%d}"

@@ -132,3 +132,15 @@ def write_dataset(out: Path, tables: dict[str, pa.Table]) -> None:
             # Drop pandas' index metadata: the files are plain contract tables.
             pq.write_table(table.replace_schema_metadata(None), staging / f"{name}.parquet")
     log.info("wrote %s to %s", ", ".join(f"{n} ({t.num_rows:,})" for n, t in tables.items()), out)
+
+
+def write_customers_and_events(out: Path, customers: pd.DataFrame, events: pd.DataFrame) -> None:
+    """The usual import: a customers and an events table in the contract's types, written as
+    `write_dataset` writes."""
+    write_dataset(
+        out,
+        {
+            "customers": to_arrow(customers, customers_schema(customers)),
+            "events": to_arrow(events, EVENTS_SCHEMA),
+        },
+    )

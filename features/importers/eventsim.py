@@ -13,14 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from features.importers.common import (
-    EVENTS_SCHEMA,
     ImportSummary,
-    customers_schema,
     locate_source,
     require_columns,
     snake_case,
-    to_arrow,
-    write_dataset,
+    write_customers_and_events,
 )
 
 log = logging.getLogger(__name__)
@@ -85,13 +82,7 @@ def import_eventsim(src: Path, out: Path) -> ImportSummary:
     rows = logged_in(raw)
     events = rows_to_events(rows)
     customers = rows_to_customers(rows)
-    write_dataset(
-        out,
-        {
-            "customers": to_arrow(customers, customers_schema(customers)),
-            "events": to_arrow(events, EVENTS_SCHEMA),
-        },
-    )
+    write_customers_and_events(out, customers, events)
     dropped = len(raw) - len(rows)
     notes = [
         f"{len(raw):,} source rows; {dropped:,} logged-out rows without a user id dropped",

@@ -33,12 +33,9 @@ import numpy as np
 import pandas as pd
 
 from features.importers.common import (
-    EVENTS_SCHEMA,
     ImportSourceError,
     ImportSummary,
-    customers_schema,
-    to_arrow,
-    write_dataset,
+    write_customers_and_events,
 )
 from features.importers.parts import (
     amount,
@@ -207,13 +204,7 @@ def import_ga4(src: Path, out: Path, page_paths: bool = False) -> ImportSummary:
     rows["customer_id"] = resolve_customers(rows, links)
     events = rows_to_events(rows)
     customers = rows_to_customers(rows)
-    write_dataset(
-        out,
-        {
-            "customers": to_arrow(customers, customers_schema(customers)),
-            "events": to_arrow(events, EVENTS_SCHEMA),
-        },
-    )
+    write_customers_and_events(out, customers, events)
     notes = _notes(rows, len(parts), links, conflicts)
     log.info("ga4: %s", "; ".join(notes))
     return ImportSummary("ga4", Path(out), len(customers), len(events), notes=notes)

@@ -24,12 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from features.importers.common import (
-    EVENTS_SCHEMA,
     ImportSourceError,
     ImportSummary,
-    customers_schema,
-    to_arrow,
-    write_dataset,
+    write_customers_and_events,
 )
 from features.importers.parts import (
     amount,
@@ -221,13 +218,7 @@ def import_segment(src: Path, out: Path, traits: tuple[str, ...] = ()) -> Import
     calls["customer_id"] = resolve_customers(calls, links)
     events = calls_to_events(calls)
     customers = calls_to_customers(calls, traits)
-    write_dataset(
-        out,
-        {
-            "customers": to_arrow(customers, customers_schema(customers)),
-            "events": to_arrow(events, EVENTS_SCHEMA),
-        },
-    )
+    write_customers_and_events(out, customers, events)
     notes = _notes(calls, read, len(parts), int(repeated.sum()), links, conflicts, traits)
     log.info("segment: %s", "; ".join(notes))
     return ImportSummary("segment", Path(out), len(customers), len(events), notes=notes)
