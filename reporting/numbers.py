@@ -15,6 +15,7 @@ import pandas as pd
 from features.config import Action
 from models.decisions import TIERS, action_profit, rank_order
 from models.explain import ReasonTemplate
+from models.scoring import TierSummary
 
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 
@@ -82,23 +83,16 @@ def action_counts(scores: pd.DataFrame, tier: str) -> pd.DataFrame:
 
 def tier_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per tier (high, medium, other; always all three): size, control group, risk,
-    value, revenue at risk and the expected profit of acting on its treated customers (the
-    control group is not acted on; the manifest and the summary count it the same way)."""
-    treated = scores["expected_profit"].where(~scores["control"].astype(bool), 0.0)
-    grouped = scores.assign(treated_profit=treated).groupby("tier", observed=False)
-    table = pd.DataFrame(
-        {
-            "customers": grouped.size(),
-            "mean_churn_probability": grouped["churn_probability"].mean(),
-            "total_value": grouped["value"].sum(),
-            "expected_revenue_at_risk": grouped["expected_loss"].sum(),
-            "control": grouped["control"].sum(),
-            "expected_profit": grouped["treated_profit"].sum(),
-        }
-    ).reindex(list(TIERS))
-    table[["customers", "control"]] = table[["customers", "control"]].fillna(0).astype("int64")
-    money = ["total_value", "expected_revenue_at_risk", "expected_profit"]
-    table[money] = table[money].fillna(0.0)
+    value, revenue at risk and the expected profit of acting on its treated customers, the
+    manifest's own totals (`TierSummary`) beside each tier's mean probability."""
+    totals = TierSummary()
+    totals.add(scores)
+    table = pd.DataFrame.from_dict(totals.to_dict(), orient="index").rename(
+        columns={"value": "total_value", "revenue_at_risk": "expected_revenue_at_risk"}
+    )
+    table["mean_churn_probability"] = (
+        scores.groupby("tier")["churn_probability"].mean().reindex(table.index)
+    )
     table["share"] = table["customers"] / max(len(scores), 1)
     table.index.name = "tier"
     return table
