@@ -15,12 +15,18 @@ import ibis
 import pandas as pd
 
 from features.config import Config
-from features.context import FeatureContext
+from features.context import FeatureContext, SharedEvents, day_offset
 from features.contract import KEY_COLUMNS, as_utc
 from features.dataset import Dataset
 from features.errors import DataContractError
 from features.registry import FeatureBuilder, available_builders
-from features.snapshots import build_snapshot, count_snapshot, observed_until, training_cutoffs
+from features.snapshots import (
+    build_snapshot,
+    count_snapshot,
+    label_events,
+    observed_until,
+    training_cutoffs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +43,16 @@ def selected_builders(cfg: Config) -> list[FeatureBuilder]:
 
 
 def feature_table(
-    dataset: Dataset, cfg: Config, cutoff: pd.Timestamp, spine: ibis.Table
+    dataset: Dataset,
+    cfg: Config,
+    cutoff: pd.Timestamp,
+    spine: ibis.Table,
+    shared: SharedEvents | None = None,
 ) -> tuple[ibis.Table, dict[str, float | None]]:
-    """The spine with every selected feature as of `cutoff`, and each feature's fill value."""
-    ctx = FeatureContext(cutoff, dataset.events, dataset.customers, cfg)
+    """The spine with every selected feature as of `cutoff`, and each feature's fill value;
+    `shared` holds the event sources of several cutoffs (default: this cutoff's alone)."""
+    shared = shared or SharedEvents(dataset.events, [cutoff], cfg, cache=False)
+    ctx = FeatureContext(cutoff, shared, dataset.customers, cfg)
     by_source: dict[str, dict[str, ibis.Value]] = {}
     fills: dict[str, float | None] = {}
     for builder in selected_builders(cfg):
@@ -77,14 +89,27 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
     if not cutoffs:
         raise ValueError("build_matrix needs at least one cutoff")
     until = observed_until(dataset, cfg)
+    cutoffs = sorted(as_utc(c) for c in cutoffs)
+    # One pass over the events per time of day (usually one: midnight cutoffs), kept by the
+    # engine while every cutoff of it is built.
+    by_offset: dict[int, list[pd.Timestamp]] = {}
+    for cutoff in cutoffs:
+        by_offset.setdefault(day_offset(cutoff), []).append(cutoff)
+    shared_by_offset = {
+        offset: SharedEvents(dataset.events, group, cfg, cache=len(group) > 1)
+        for offset, group in by_offset.items()
+    }
+    labelled = label_events(dataset, cfg) if len(cutoffs) > 1 else dataset
     frames = []
     for cutoff in cutoffs:
         started = time.perf_counter()
-        cutoff = as_utc(cutoff)
-        snapshot = build_snapshot(dataset, cfg, cutoff, until)
+        # Kept while it is counted and joined, so its event scans run once.
+        snapshot = build_snapshot(labelled, cfg, cutoff, until).cache()
         log.info(count_snapshot(dataset, snapshot, cutoff).describe())
-        table, fills = feature_table(dataset, cfg, cutoff, snapshot)
+        shared = shared_by_offset[day_offset(cutoff)]
+        table, fills = feature_table(dataset, cfg, cutoff, snapshot, shared)
         frame = table.order_by("customer_id").to_pyarrow().to_pandas()
+        snapshot.release()
         frame.insert(
             1, "cutoff", pd.Series(cutoff, index=frame.index).astype("datetime64[us, UTC]")
         )

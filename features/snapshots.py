@@ -10,7 +10,7 @@ payment events a labelled snapshot also holds `future_revenue`, the payments in
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ibis
 import pandas as pd
@@ -108,6 +108,18 @@ def _label_cutoffs(dataset: Dataset) -> list[pd.Timestamp]:
         )
     as_of = dataset.labels.select("as_of").distinct().to_pyarrow().column("as_of").to_pylist()
     return sorted(as_utc(a) for a in as_of)
+
+
+def label_events(dataset: Dataset, cfg: Config) -> Dataset:
+    """The dataset with its events cut to those the snapshots of contractual churn read (churn
+    and payment events), kept by the engine: many cutoffs then scan a few thousandths of the
+    events instead of all of them. Other churn definitions read activity, which is most
+    events, so their dataset is returned as it is."""
+    if cfg.churn.source != "events":
+        return dataset
+    events = dataset.events
+    names = [*cfg.churn.events, *cfg.signals.payment]
+    return replace(dataset, events=events.filter(events.event.isin(names)).cache())
 
 
 def build_snapshot(

@@ -87,5 +87,5 @@ def activity_recency_share(ctx: FeatureContext) -> ibis.Value | None:
     """
     if not ctx.names("activity"):
         return None
-    age = ibis.cases((ctx.is_signal("activity"), ctx.events.age_s), else_=None)
-    return age.min().cast("float64") / age.max().cast("float64")
+    latest, earliest = ctx.latest_age_s("activity"), ctx.earliest_age_s("activity")
+    return latest.cast("float64") / earliest.cast("float64")

@@ -60,9 +60,7 @@ def unopened_email_streak(ctx: FeatureContext) -> ibis.Value | None:
     """Emails sent after the latest open (all sends in the lookback if never opened)."""
     if not _has_email(ctx):
         return None
-    mail = ctx.emails
-    unopened = mail.is_sent & (mail.last_open_s.isnull() | (mail.ts_s > mail.last_open_s))
-    return unopened.sum().cast("float64")
+    return ctx.emails.unopened.sum().cast("float64")
 
 
 @register(

@@ -12,10 +12,7 @@ DAYS_PER_MONTH = 30.4375
 
 
 def _revenue(ctx: FeatureContext, days: int) -> ibis.Value | None:
-    if not ctx.names("payment"):
-        return None
-    paid = ctx.is_signal("payment") & ctx.within(days)
-    return ibis.cases((paid, ctx.events.value), else_=0.0).sum().cast("float64")
+    return ctx.amount("payment", days)
 
 
 @register(
@@ -81,7 +78,7 @@ def _per_month(ctx: FeatureContext, total: ibis.Value | None) -> ibis.Value | No
     """`total` over the months since the first payment in the lookback (at least one month)."""
     if total is None:
         return None
-    first_s = ibis.cases((ctx.is_signal("payment"), ctx.events.age_s), else_=None).max()
+    first_s = ctx.earliest_age_s("payment")
     months = ibis.greatest(first_s.cast("float64") / (SECONDS_PER_DAY * DAYS_PER_MONTH), 1.0)
     return total / months
 

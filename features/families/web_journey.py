@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis
 
-from features.context import FAQ_THEN_CANCEL_SECONDS, FeatureContext
+from features.context import FeatureContext
 from features.registry import register
 
 
@@ -77,10 +77,8 @@ def cancel_page_visits_90d(ctx: FeatureContext) -> ibis.Value | None:
 def _faq_then_cancel(ctx: FeatureContext, days: int) -> ibis.Value | None:
     if not (ctx.names("faq_page") and ctx.names("cancel_page")):
         return None
-    seq = ctx.web_sequences
-    after_faq = (seq.ts_s - seq.last_faq_s) <= FAQ_THEN_CANCEL_SECONDS
-    same_session = seq.session_id.notnull() & (seq.session_faqs > 0)
-    hit = ~seq.is_faq & ctx.within(days, seq) & (after_faq.fill_null(False) | same_session)
+    views = ctx.web_sequences
+    hit = ctx.within(days, views) & (views.after_faq | views.in_faq_session)
     return hit.sum().cast("float64")
 
 
