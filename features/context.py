@@ -98,6 +98,15 @@ class SharedEvents:
         """The event names mapped to a signal in config (empty: the family yields nothing)."""
         return list(getattr(self.cfg.signals, signal))
 
+    def bin_of(self, seconds: ibis.IntegerValue) -> ibis.IntegerValue:
+        """The bin of a time in the span: the last boundary at or before it (the first boundary
+        is the span's start, so every time in it has one; null stays null)."""
+        bounds = bin_bounds(self.cutoffs_s, self.cfg.snapshots.lookback_days)
+        return ibis.cases(
+            *((seconds < upper, lower) for lower, upper in itertools.pairwise(bounds)),
+            else_=ibis.cases((seconds.notnull(), bounds[-1]), else_=None),
+        )
+
     def _kept(self, table: ibis.Table) -> ibis.Table:
         return table.cache() if self.cache else table
 
@@ -123,13 +132,7 @@ class SharedEvents:
         mapped signal `n_<signal>`, `first_<signal>`/`last_<signal>` (epoch seconds) and, for
         payments, `value_payment`."""
         events = self.events
-        bounds = bin_bounds(self.cutoffs_s, self.cfg.snapshots.lookback_days)
-        # Each event's bin: the last boundary at or before it (the first boundary is the span's
-        # start, so every event has one).
-        bin_s = ibis.cases(
-            *((events.ts_s < upper, lower) for lower, upper in itertools.pairwise(bounds)),
-            else_=bounds[-1],
-        )
+        bin_s = self.bin_of(events.ts_s)
         flags = {s: events.event.isin(self.names(s)) for s in type(self.cfg.signals).model_fields}
         flags = {s: flag for s, flag in flags.items() if self.names(s)}
         flagged = events.mutate(bin_s=bin_s, **{f"is_{s}": flag for s, flag in flags.items()})
@@ -149,17 +152,20 @@ class SharedEvents:
 
     @cached_property
     def activity_days(self) -> ibis.Table:
-        """One row per customer and day with activity, `slot` counting days since 1970 that
-        start at the cutoffs' time of day."""
+        """Active days by customer and bin (`days`): days start at the cutoffs' time of day, so
+        every bin boundary is a day boundary and a day lies in one bin."""
         events = self.events.filter(self.events.event.isin(self.names("activity")))
-        slot = (events.ts_s - self.offset_s) // SECONDS_PER_DAY
-        return self._kept(events.select("customer_id", slot=slot).distinct())
+        day_start = events.ts_s - (events.ts_s - self.offset_s) % SECONDS_PER_DAY
+        days = events.select("customer_id", day_start=day_start).distinct()
+        binned = days.select("customer_id", bin_s=self.bin_of(days.day_start))
+        return self._kept(binned.group_by("customer_id", "bin_s").aggregate(days=binned.count()))
 
     @cached_property
     def web_sequences(self) -> ibis.Table:
-        """Cancel-page views, each with the latest FAQ view at or before it (`last_faq_s`) and the
-        latest in its session (`session_faq_s`). A cutoff keeps an FAQ view only inside its own
-        lookback, so it compares these times with the lookback's start."""
+        """Cancel-page views by customer, bin and `faq_bin_s`: the bin of the latest FAQ view that
+        makes the view FAQ-then-cancel (up to 30 minutes before it, or earlier in its session),
+        null without one. A cutoff counts a view only when that FAQ view is in its lookback too,
+        and the lookback's start is a bin boundary, so the bin tells."""
         faq, cancel = self.names("faq_page"), self.names("cancel_page")
         events = self.events.filter(self.events.event.isin(faq + cancel))
         is_faq = events.event.isin(faq)
@@ -170,20 +176,31 @@ class SharedEvents:
         by_session = ibis.window(
             group_by=["customer_id", "session_id"], order_by="ts_s", range=(None, 0)
         )
-        sequenced = events.mutate(
+        views = events.mutate(
             is_faq=is_faq,
             last_faq_s=faq_s.max().over(by_customer),
             session_faq_s=faq_s.max().over(by_session),
+        ).filter(~is_faq)
+        recent_faq = ibis.cases(
+            (views.ts_s - views.last_faq_s <= FAQ_THEN_CANCEL_SECONDS, views.last_faq_s),
+            else_=None,
         )
-        cancels = sequenced.filter(~sequenced.is_faq)
+        session_faq = ibis.cases((views.session_id.notnull(), views.session_faq_s), else_=None)
+        qualifying = ibis.greatest(recent_faq.fill_null(-1), session_faq.fill_null(-1))
+        binned = views.select(
+            "customer_id",
+            bin_s=self.bin_of(views.ts_s),
+            faq_bin_s=self.bin_of(ibis.cases((qualifying >= 0, qualifying), else_=None)),
+        )
         return self._kept(
-            cancels.select("customer_id", "ts_s", "session_id", "last_faq_s", "session_faq_s")
+            binned.group_by("customer_id", "bin_s", "faq_bin_s").aggregate(views=binned.count())
         )
 
     @cached_property
     def emails(self) -> ibis.Table:
-        """Email sends, each with the first open at or after it (`next_open_s`): a send is
-        unopened at a cutoff when that open is missing or not before the cutoff."""
+        """Email sends by customer, bin and `open_bin_s`: the bin of the first open at or after
+        the send, null without one. A send is unopened at a cutoff when that open is missing or
+        not before the cutoff, and the cutoff is a bin boundary, so the bin tells."""
         sent, opened = self.names("email_sent"), self.names("email_open")
         events = self.events.filter(self.events.event.isin(sent + opened))
         is_open = events.event.isin(opened)
@@ -193,7 +210,12 @@ class SharedEvents:
             is_sent=events.event.isin(sent), next_open_s=open_s.min().over(following)
         )
         sends = marked.filter(marked.is_sent)
-        return self._kept(sends.select("customer_id", "ts_s", "next_open_s"))
+        binned = sends.select(
+            "customer_id", bin_s=self.bin_of(sends.ts_s), open_bin_s=self.bin_of(sends.next_open_s)
+        )
+        return self._kept(
+            binned.group_by("customer_id", "bin_s", "open_bin_s").aggregate(sends=binned.count())
+        )
 
 
 @dataclass(frozen=True)
@@ -236,14 +258,11 @@ class FeatureContext:
         return self.shared.names(signal)
 
     def within(self, days: int, table: ibis.Table | None = None) -> ibis.BooleanValue:
-        """The bin (or, for an event-level source, the event) is in `[cutoff - days, cutoff)`."""
-        if table is None:
-            if days not in WINDOW_DAYS and days != self.cfg.snapshots.lookback_days:
-                raise ValueError(
-                    f"window of {days} days is not a bin boundary: add it to WINDOW_DAYS"
-                )
-            return self.events.bin_s >= self.cutoff_s - days * SECONDS_PER_DAY
-        return table.ts_s >= self.cutoff_s - days * SECONDS_PER_DAY
+        """The bin is in `[cutoff - days, cutoff)` (of `events`, or of another binned source)."""
+        if days not in WINDOW_DAYS and days != self.cfg.snapshots.lookback_days:
+            raise ValueError(f"a {days}-day window is not a bin boundary: add it to WINDOW_DAYS")
+        table = self.events if table is None else table
+        return table.bin_s >= self.cutoff_s - days * SECONDS_PER_DAY
 
     def count(self, signal: str, days: int) -> ibis.Value | None:
         """How many `signal` events in the last `days` days."""
@@ -277,41 +296,34 @@ class FeatureContext:
         return self.latest_age_s(signal).cast("float64") / SECONDS_PER_DAY
 
     def active_days(self, first_day: int, last_day: int) -> ibis.Value | None:
-        """Distinct days with activity in `[cutoff - last_day, cutoff - first_day)`; a reduction
-        over `activity_days`, so all active-day builders share one distinct pass."""
+        """Distinct days with activity in `[cutoff - last_day, cutoff - first_day)` (each a bin
+        boundary); a reduction over `activity_days`, so all active-day builders share one
+        distinct pass."""
         if not self.names("activity"):
             return None
-        day = self.activity_days.day
-        return ((day >= first_day) & (day < last_day)).sum().cast("float64")
+        days = self.activity_days
+        inside = self.within(last_day, days)
+        if first_day:
+            inside &= ~self.within(first_day, days)
+        return ibis.cases((inside, days.days), else_=0).sum().cast("float64")
 
     @cached_property
     def activity_days(self) -> ibis.Table:
-        """One row per customer and day with activity in the lookback; day 0 is the 24 hours
-        before the cutoff (with midnight cutoffs, calendar days)."""
-        days = self.shared.activity_days
-        cutoff_slot = (self.cutoff_s - self.shared.offset_s) // SECONDS_PER_DAY
-        lookback = self.cfg.snapshots.lookback_days
-        kept = days.filter(days.slot >= cutoff_slot - lookback, days.slot < cutoff_slot)
-        return kept.select("customer_id", day=cutoff_slot - 1 - kept.slot)
+        """Active days in the lookback, by bin (see `SharedEvents.activity_days`)."""
+        return self._in_lookback(self.shared.activity_days, "bin_s")
 
     @cached_property
     def web_sequences(self) -> ibis.Table:
-        """Cancel-page views in the lookback with `after_faq` (an FAQ view in the lookback up to
-        30 minutes before) and `in_faq_session` (an FAQ view in the lookback earlier in the
-        session)."""
-        views = self._in_lookback(self.shared.web_sequences, "ts_s")
-        start = self.lookback_start_s
-        after_faq = (views.last_faq_s >= start) & (
-            views.ts_s - views.last_faq_s <= FAQ_THEN_CANCEL_SECONDS
-        )
-        in_session = views.session_id.notnull() & (views.session_faq_s >= start)
-        return views.mutate(
-            after_faq=after_faq.fill_null(False), in_faq_session=in_session.fill_null(False)
-        )
+        """Cancel-page views in the lookback (binned, see `SharedEvents.web_sequences`) with
+        `faq_then_cancel`, how many of them follow an FAQ view in the lookback."""
+        views = self._in_lookback(self.shared.web_sequences, "bin_s")
+        after_faq = views.faq_bin_s.notnull() & (views.faq_bin_s >= self.lookback_start_s)
+        return views.mutate(faq_then_cancel=ibis.cases((after_faq, views.views), else_=0))
 
     @cached_property
     def emails(self) -> ibis.Table:
-        """Email sends in the lookback with `unopened`: no open from the send to the cutoff."""
-        sends = self._in_lookback(self.shared.emails, "ts_s")
-        unopened = sends.next_open_s.isnull() | (sends.next_open_s >= self.cutoff_s)
-        return sends.mutate(unopened=unopened)
+        """Email sends in the lookback (binned, see `SharedEvents.emails`) with `unopened`, how
+        many of them had no open from the send to the cutoff."""
+        sends = self._in_lookback(self.shared.emails, "bin_s")
+        unopened = sends.open_bin_s.isnull() | (sends.open_bin_s >= self.cutoff_s)
+        return sends.mutate(unopened=ibis.cases((unopened, sends.sends), else_=0))

@@ -78,8 +78,9 @@ def _faq_then_cancel(ctx: FeatureContext, days: int) -> ibis.Value | None:
     if not (ctx.names("faq_page") and ctx.names("cancel_page")):
         return None
     views = ctx.web_sequences
-    hit = ctx.within(days, views) & (views.after_faq | views.in_faq_session)
-    return hit.sum().cast("float64")
+    return (
+        ibis.cases((ctx.within(days, views), views.faq_then_cancel), else_=0).sum().cast("float64")
+    )
 
 
 @register(
