@@ -69,13 +69,17 @@ config-reference: $(BIN)/.installed ## Regenerate docs/config-reference.md from 
 	$(BIN)/python -m features.config_reference
 
 # The pandas reference holds every event in memory (about 4 GB at 200k customers, an estimated
-# 20 GB at 1M), so the feature comparison runs at 200k by default; scoring runs at 1M.
-BENCH_FEATURE_CUSTOMERS ?= 200000
+# 20 GB at 1M), so DuckDB is compared with it on the 200k world; with Polars on the 1M world.
+BENCH_CUSTOMERS ?= 1000000
+BENCH_PANDAS_CUSTOMERS ?= 200000
 
-bench: $(BIN)/.installed ## Benchmarks: features vs pandas (200k), scoring (1M), DuckDB vs Spark (1M); long
-	$(BIN)/python -m benchmarks.features --customers $(BENCH_FEATURE_CUSTOMERS)
-	$(BIN)/python -m benchmarks.scoring
-	$(BIN)/python -m benchmarks.engines
+bench: $(BIN)/.installed ## Benchmarks (long): features vs Polars (1M) and pandas (200k), scoring (1M), DuckDB vs Spark (1M); var/bench/results.md
+	rm -f $(VAR)/bench/features-world-*.json $(VAR)/bench/scoring.json $(VAR)/bench/engines.json
+	$(BIN)/python -m benchmarks.features --customers $(BENCH_CUSTOMERS) --engines duckdb,polars
+	$(BIN)/python -m benchmarks.features --customers $(BENCH_PANDAS_CUSTOMERS) --engines duckdb,pandas
+	$(BIN)/python -m benchmarks.scoring --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python -m benchmarks.engines --customers $(BENCH_CUSTOMERS)
+	$(BIN)/python -m benchmarks.summary
 
 clean: ## Remove generated data, stores, reports and the virtual environment
 	rm -rf $(VAR) $(VENV) .pytest_cache .ruff_cache .hypothesis
