@@ -16,7 +16,7 @@ seconds, which DuckDB and Spark compute identically (interval functions do not).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -36,9 +36,9 @@ SECONDS_PER_DAY = 86_400
 # A cancel-page visit within this many seconds after an FAQ visit counts as FAQ-then-cancel,
 # even across sessions (a user who opens a new tab starts a new session).
 FAQ_THEN_CANCEL_SECONDS = 30 * 60
-# Every window (days before the cutoff) a builder may count over, besides the lookback: each is
-# a bin boundary, so a count over it sums whole bins. A new window must be added here.
-WINDOW_DAYS = (7, 30, 37, 90, 365)
+# Amounts are summed as decimals with this many places: a decimal sum is exact, so every engine
+# and every order of summing (bins, then customers) gives the same bits.
+AMOUNT_DECIMALS = 9
 # Signals whose per-bin first and latest event times are kept (recencies and histories).
 TIMED_SIGNALS = ("activity", "cancel_page", "support_contact", "email_open", "payment")
 
@@ -65,10 +65,9 @@ def day_offset(cutoff: pd.Timestamp) -> int:
     return epoch_seconds(cutoff) % SECONDS_PER_DAY
 
 
-def bin_bounds(cutoffs_s: Sequence[int], lookback_days: int) -> list[int]:
+def bin_bounds(cutoffs_s: Sequence[int], windows: Collection[int]) -> list[int]:
     """The sorted bin boundaries (epoch seconds) of a set of cutoffs: each cutoff and each
     window start before it."""
-    windows = {*WINDOW_DAYS, lookback_days}
     starts = {c - days * SECONDS_PER_DAY for c in cutoffs_s for days in windows}
     return sorted(starts | set(cutoffs_s))
 
@@ -78,11 +77,18 @@ class SharedEvents:
     over the events in `[first cutoff - lookback, last cutoff)`.
 
     `cache=True` materialises each source once (the engine keeps it for every cutoff); a single
-    cutoff reads each source once, so it is left to the engine to stream.
+    cutoff reads each source once, so it is left to the engine to stream. `windows` are the
+    days before a cutoff the builders count over (`features.matrix.builder_windows`), each a bin
+    boundary; None builds nothing but records them in `requested` (a dry run of the builders).
     """
 
     def __init__(
-        self, raw_events: ibis.Table, cutoffs: Sequence[pd.Timestamp], cfg: Config, cache: bool
+        self,
+        raw_events: ibis.Table,
+        cutoffs: Sequence[pd.Timestamp],
+        cfg: Config,
+        cache: bool,
+        windows: Collection[int] | None = None,
     ) -> None:
         offsets = {day_offset(c) for c in cutoffs}
         if len(offsets) != 1:
@@ -93,6 +99,8 @@ class SharedEvents:
         self.offset_s = offsets.pop()
         self.cache = cache
         self.raw_events = raw_events
+        self.windows = None if windows is None else frozenset(windows)
+        self.requested: set[int] = set()
 
     def names(self, signal: str) -> list[str]:
         """The event names mapped to a signal in config (empty: the family yields nothing)."""
@@ -101,7 +109,9 @@ class SharedEvents:
     def bin_of(self, seconds: ibis.IntegerValue) -> ibis.IntegerValue:
         """The bin of a time in the span: the last boundary at or before it (the first boundary
         is the span's start, so every time in it has one; null stays null)."""
-        bounds = bin_bounds(self.cutoffs_s, self.cfg.snapshots.lookback_days)
+        bounds = bin_bounds(
+            self.cutoffs_s, {*(self.windows or ()), self.cfg.snapshots.lookback_days}
+        )
         return ibis.cases(
             *((seconds < upper, lower) for lower, upper in itertools.pairwise(bounds)),
             else_=ibis.cases((seconds.notnull(), bounds[-1]), else_=None),
@@ -145,7 +155,8 @@ class SharedEvents:
                 metrics[f"first_{signal}"] = timed.min()
                 metrics[f"last_{signal}"] = timed.max()
         if "payment" in flags:
-            paid = ibis.cases((flagged.is_payment, flagged.value.cast("float64")), else_=None)
+            amount = flagged.value.cast(dt.Decimal(38, AMOUNT_DECIMALS))
+            paid = ibis.cases((flagged.is_payment, amount), else_=None)
             metrics["value_payment"] = paid.sum()
         grouped = flagged.filter(ibis.or_(*(flagged[f"is_{s}"] for s in flags)) if flags else False)
         return self._kept(grouped.group_by("customer_id", "bin_s").aggregate(**metrics))
@@ -259,8 +270,9 @@ class FeatureContext:
 
     def within(self, days: int, table: ibis.Table | None = None) -> ibis.BooleanValue:
         """The bin is in `[cutoff - days, cutoff)` (of `events`, or of another binned source)."""
-        if days not in WINDOW_DAYS and days != self.cfg.snapshots.lookback_days:
-            raise ValueError(f"a {days}-day window is not a bin boundary: add it to WINDOW_DAYS")
+        self.shared.requested.add(days)
+        if self.shared.windows is not None and days not in self.shared.windows:
+            raise ValueError(f"a {days}-day window is not a bin boundary of these sources")
         table = self.events if table is None else table
         return table.bin_s >= self.cutoff_s - days * SECONDS_PER_DAY
 
@@ -279,7 +291,7 @@ class FeatureContext:
         if not self.names(signal):
             return None
         value = self.events[f"value_{signal}"]
-        return ibis.cases((self.within(days), value), else_=0.0).sum().cast("float64")
+        return ibis.cases((self.within(days), value), else_=0).sum().cast("float64")
 
     def latest_age_s(self, signal: str) -> ibis.Value:
         """Seconds from the latest `signal` event in the lookback to the cutoff."""

@@ -42,17 +42,9 @@ def selected_builders(cfg: Config) -> list[FeatureBuilder]:
     return [registry[name] for name in cfg.features.builders]
 
 
-def feature_table(
-    dataset: Dataset,
-    cfg: Config,
-    cutoff: pd.Timestamp,
-    spine: ibis.Table,
-    shared: SharedEvents | None = None,
-) -> tuple[ibis.Table, dict[str, float | None]]:
-    """The spine with every selected feature as of `cutoff`, and each feature's fill value;
-    `shared` holds the event sources of several cutoffs (default: this cutoff's alone)."""
-    shared = shared or SharedEvents(dataset.events, [cutoff], cfg, cache=False)
-    ctx = FeatureContext(cutoff, shared, dataset.customers, cfg)
+def built_values(ctx: FeatureContext, cfg: Config) -> tuple[dict, dict[str, float | None]]:
+    """Every selected builder's expressions grouped by the source they reduce, and each
+    feature's fill value."""
     by_source: dict[str, dict[str, ibis.Value]] = {}
     fills: dict[str, float | None] = {}
     for builder in selected_builders(cfg):
@@ -62,6 +54,37 @@ def feature_table(
         values = built if isinstance(built, dict) else {builder.name: built}
         by_source.setdefault(builder.source, {}).update(values)
         fills.update(dict.fromkeys(values, builder.missing))
+    return by_source, fills
+
+
+def builder_windows(dataset: Dataset, cfg: Config, cutoff: pd.Timestamp) -> set[int]:
+    """The windows (days before the cutoff) the selected builders count over, from a dry run
+    on sources that build no bins: each becomes a bin boundary of the real sources."""
+    probe = SharedEvents(dataset.events, [cutoff], cfg, cache=False)
+    built_values(FeatureContext(cutoff, probe, dataset.customers, cfg), cfg)
+    return probe.requested
+
+
+def shared_events(
+    dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp], cache: bool
+) -> SharedEvents:
+    """The event sources of cutoffs sharing a time of day, binned at the builders' windows."""
+    windows = builder_windows(dataset, cfg, cutoffs[0])
+    return SharedEvents(dataset.events, cutoffs, cfg, cache=cache, windows=windows)
+
+
+def feature_table(
+    dataset: Dataset,
+    cfg: Config,
+    cutoff: pd.Timestamp,
+    spine: ibis.Table,
+    shared: SharedEvents | None = None,
+) -> tuple[ibis.Table, dict[str, float | None]]:
+    """The spine with every selected feature as of `cutoff`, and each feature's fill value;
+    `shared` holds the event sources of several cutoffs (default: this cutoff's alone)."""
+    shared = shared or shared_events(dataset, cfg, [cutoff], cache=False)
+    ctx = FeatureContext(cutoff, shared, dataset.customers, cfg)
+    by_source, fills = built_values(ctx, cfg)
     table = spine
     for source, values in by_source.items():
         if source == "customers":
@@ -96,7 +119,7 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
     for cutoff in cutoffs:
         by_offset.setdefault(day_offset(cutoff), []).append(cutoff)
     shared_by_offset = {
-        offset: SharedEvents(dataset.events, group, cfg, cache=len(group) > 1)
+        offset: shared_events(dataset, cfg, group, cache=len(group) > 1)
         for offset, group in by_offset.items()
     }
     labelled = label_events(dataset, cfg) if len(cutoffs) > 1 else dataset
