@@ -101,6 +101,7 @@ class SharedEvents:
         self.raw_events = raw_events
         self.windows = None if windows is None else frozenset(windows)
         self.requested: set[int] = set()
+        self._cached: list[ibis.Table] = []
 
     def names(self, signal: str) -> list[str]:
         """The event names mapped to a signal in config (empty: the family yields nothing)."""
@@ -118,7 +119,17 @@ class SharedEvents:
         )
 
     def _kept(self, table: ibis.Table) -> ibis.Table:
-        return table.cache() if self.cache else table
+        if not self.cache:
+            return table
+        kept = table.cache()
+        self._cached.append(kept)
+        return kept
+
+    def release(self) -> None:
+        """Free what the engine keeps for these sources (the matrix is built)."""
+        for table in self._cached:
+            table.release()
+        self._cached.clear()
 
     @cached_property
     def events(self) -> ibis.Table:

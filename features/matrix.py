@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 
 from features.config import Config
 from features.context import FeatureContext, SharedEvents, day_offset
@@ -123,7 +124,7 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
         for offset, group in by_offset.items()
     }
     labelled = label_events(dataset, cfg) if len(cutoffs) > 1 else dataset
-    frames = []
+    parts = []
     for cutoff in cutoffs:
         started = time.perf_counter()
         # Kept while it is counted and joined, so its event scans run once.
@@ -131,19 +132,22 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
         log.info(count_snapshot(dataset, snapshot, cutoff).describe())
         shared = shared_by_offset[day_offset(cutoff)]
         table, fills = feature_table(dataset, cfg, cutoff, snapshot, shared)
-        frame = table.order_by("customer_id").to_pyarrow().to_pandas()
+        part = table.order_by("customer_id").to_pyarrow()
         snapshot.release()
-        frame.insert(
-            1, "cutoff", pd.Series(cutoff, index=frame.index).astype("datetime64[us, UTC]")
-        )
-        frames.append(frame)
+        stamp = pa.array([cutoff] * part.num_rows, type=pa.timestamp("us", tz="UTC"))
+        parts.append(part.add_column(1, "cutoff", stamp))
         log.info(
             "features at %s: %d rows in %.1f s",
             f"{cutoff:%Y-%m-%d}",
-            len(frame),
+            part.num_rows,
             time.perf_counter() - started,
         )
-    matrix = pd.concat(frames, ignore_index=True)
+    for shared in shared_by_offset.values():
+        shared.release()
+    # Concatenated in Arrow and converted once: the matrix is in memory once, not per cutoff
+    # and again in the concatenation. A column only some cutoffs have (the label's revenue of a
+    # labelled cutoff) is null in the others.
+    matrix = pa.concat_tables(parts, promote_options="default").to_pandas(self_destruct=True)
     return fill_and_type(matrix, fills, cfg)
 
 
