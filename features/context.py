@@ -36,11 +36,8 @@ SECONDS_PER_DAY = 86_400
 # A cancel-page visit within this many seconds after an FAQ visit counts as FAQ-then-cancel,
 # even across sessions (a user who opens a new tab starts a new session).
 FAQ_THEN_CANCEL_SECONDS = 30 * 60
-# Amounts are summed as decimals with this many places: a decimal sum is exact, so every engine
-# and every order of summing (bins, then customers) gives the same bits.
+# Amounts are summed as decimals with this many places (see `bin_metric`).
 AMOUNT_DECIMALS = 9
-# Signals whose per-bin first and latest event times are kept (recencies and histories).
-TIMED_SIGNALS = ("activity", "cancel_page", "support_contact", "email_open", "payment")
 
 
 def timestamp_literal(moment: pd.Timestamp) -> ibis.Scalar:
@@ -72,6 +69,22 @@ def bin_bounds(cutoffs_s: Sequence[int], windows: Collection[int]) -> list[int]:
     return sorted(starts | set(cutoffs_s))
 
 
+BIN_METRICS = ("n", "first", "last", "value")
+
+
+def bin_metric(events: ibis.Table, kind: str, hit: ibis.BooleanValue) -> ibis.Value:
+    """One per-bin aggregate over the events where `hit`: their count, first or latest time
+    (epoch seconds), or summed value (a decimal sum is exact: the same bits on every engine and
+    in any order of summing)."""
+    if kind == "n":
+        return events.count(where=hit)
+    if kind == "first":
+        return events.ts_s.min(where=hit)
+    if kind == "last":
+        return events.ts_s.max(where=hit)
+    return events.value.cast(dt.Decimal(38, AMOUNT_DECIMALS)).sum(where=hit)
+
+
 class SharedEvents:
     """The event sources of a set of cutoffs sharing one time of day, each built in one pass
     over the events in `[first cutoff - lookback, last cutoff)`.
@@ -79,7 +92,8 @@ class SharedEvents:
     `cache=True` materialises each source once (the engine keeps it for every cutoff); a single
     cutoff reads each source once, so it is left to the engine to stream. `windows` are the
     days before a cutoff the builders count over (`features.matrix.builder_windows`), each a bin
-    boundary; None builds nothing but records them in `requested` (a dry run of the builders).
+    boundary, and `columns` the bin columns they read; None builds nothing but records them in
+    `requested` and `requested_columns` (a dry run of the builders).
     """
 
     def __init__(
@@ -89,6 +103,7 @@ class SharedEvents:
         cfg: Config,
         cache: bool,
         windows: Collection[int] | None = None,
+        columns: Collection[str] | None = None,
     ) -> None:
         offsets = {day_offset(c) for c in cutoffs}
         if len(offsets) != 1:
@@ -100,7 +115,9 @@ class SharedEvents:
         self.cache = cache
         self.raw_events = raw_events
         self.windows = None if windows is None else frozenset(windows)
+        self.columns = None if columns is None else frozenset(columns)
         self.requested: set[int] = set()
+        self.requested_columns: set[str] = set()
         self._cached: list[ibis.Table] = []
 
     def names(self, signal: str) -> list[str]:
@@ -154,23 +171,28 @@ class SharedEvents:
         payments, `value_payment`."""
         events = self.events
         bin_s = self.bin_of(events.ts_s)
-        flags = {s: events.event.isin(self.names(s)) for s in type(self.cfg.signals).model_fields}
-        flags = {s: flag for s, flag in flags.items() if self.names(s)}
-        flagged = events.mutate(bin_s=bin_s, **{f"is_{s}": flag for s, flag in flags.items()})
-        metrics: dict[str, ibis.Value] = {}
-        for signal in flags:
-            hit = flagged[f"is_{signal}"]
-            metrics[f"n_{signal}"] = hit.cast("int64").sum()
-            if signal in TIMED_SIGNALS:
-                timed = ibis.cases((hit, flagged.ts_s), else_=None)
-                metrics[f"first_{signal}"] = timed.min()
-                metrics[f"last_{signal}"] = timed.max()
-        if "payment" in flags:
-            amount = flagged.value.cast(dt.Decimal(38, AMOUNT_DECIMALS))
-            paid = ibis.cases((flagged.is_payment, amount), else_=None)
-            metrics["value_payment"] = paid.sum()
-        grouped = flagged.filter(ibis.or_(*(flagged[f"is_{s}"] for s in flags)) if flags else False)
-        return self._kept(grouped.group_by("customer_id", "bin_s").aggregate(**metrics))
+        signals = [s for s in type(self.cfg.signals).model_fields if self.names(s)]
+        # Only what the builders read (`columns`): each aggregate costs time and memory per bin.
+        wanted = {
+            signal: [
+                kind
+                for kind in BIN_METRICS
+                if (self.columns is None or f"{kind}_{signal}" in self.columns)
+                and (kind != "value" or signal == "payment")
+            ]
+            for signal in signals
+        }
+        wanted = {signal: kinds for signal, kinds in wanted.items() if kinds}
+        flags = {f"is_{s}": events.event.isin(self.names(s)) for s in wanted}
+        flagged = events.mutate(bin_s=bin_s, **flags)
+        if flags:
+            flagged = flagged.filter(ibis.or_(*(flagged[flag] for flag in flags)))
+        values = {
+            f"{kind}_{signal}": bin_metric(flagged, kind, flagged[f"is_{signal}"])
+            for signal, kinds in wanted.items()
+            for kind in kinds
+        }
+        return self._kept(flagged.group_by("customer_id", "bin_s").aggregate(**values))
 
     @cached_property
     def activity_days(self) -> ibis.Table:
@@ -279,6 +301,11 @@ class FeatureContext:
         """The event names mapped to a signal in config (empty: the family yields nothing)."""
         return self.shared.names(signal)
 
+    def _bin_column(self, name: str) -> ibis.Column:
+        """A column of `events` (the bins), recorded so the bins hold only what is read."""
+        self.shared.requested_columns.add(name)
+        return self.events[name]
+
     def within(self, days: int, table: ibis.Table | None = None) -> ibis.BooleanValue:
         """The bin is in `[cutoff - days, cutoff)` (of `events`, or of another binned source)."""
         self.shared.requested.add(days)
@@ -292,7 +319,7 @@ class FeatureContext:
         if not self.names(signal):
             return None
         return (
-            ibis.cases((self.within(days), self.events[f"n_{signal}"]), else_=0)
+            ibis.cases((self.within(days), self._bin_column(f"n_{signal}")), else_=0)
             .sum()
             .cast("float64")
         )
@@ -301,16 +328,16 @@ class FeatureContext:
         """The summed `value` of `signal` events (payments) in the last `days` days."""
         if not self.names(signal):
             return None
-        value = self.events[f"value_{signal}"]
+        value = self._bin_column(f"value_{signal}")
         return ibis.cases((self.within(days), value), else_=0).sum().cast("float64")
 
     def latest_age_s(self, signal: str) -> ibis.Value:
         """Seconds from the latest `signal` event in the lookback to the cutoff."""
-        return self.cutoff_s - self.events[f"last_{signal}"].max()
+        return self.cutoff_s - self._bin_column(f"last_{signal}").max()
 
     def earliest_age_s(self, signal: str) -> ibis.Value:
         """Seconds from the earliest `signal` event in the lookback to the cutoff."""
-        return self.cutoff_s - self.events[f"first_{signal}"].min()
+        return self.cutoff_s - self._bin_column(f"first_{signal}").min()
 
     def days_since_last(self, signal: str) -> ibis.Value | None:
         """Days from the latest `signal` event to the cutoff; missing if none in the lookback."""

@@ -58,20 +58,28 @@ def built_values(ctx: FeatureContext, cfg: Config) -> tuple[dict, dict[str, floa
     return by_source, fills
 
 
-def builder_windows(dataset: Dataset, cfg: Config, cutoff: pd.Timestamp) -> set[int]:
-    """The windows (days before the cutoff) the selected builders count over, from a dry run
-    on sources that build no bins: each becomes a bin boundary of the real sources."""
+def dry_run(dataset: Dataset, cfg: Config, cutoff: pd.Timestamp) -> SharedEvents:
+    """Sources that build nothing, after the selected builders ran on them: they record the
+    windows (days before the cutoff) the builders count over and the bin columns they read."""
     probe = SharedEvents(dataset.events, [cutoff], cfg, cache=False)
     built_values(FeatureContext(cutoff, probe, dataset.customers, cfg), cfg)
-    return probe.requested
+    return probe
 
 
 def shared_events(
     dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp], cache: bool
 ) -> SharedEvents:
-    """The event sources of cutoffs sharing a time of day, binned at the builders' windows."""
-    windows = builder_windows(dataset, cfg, cutoffs[0])
-    return SharedEvents(dataset.events, cutoffs, cfg, cache=cache, windows=windows)
+    """The event sources of cutoffs sharing a time of day, binned at the builders' windows and
+    holding the columns they read."""
+    probe = dry_run(dataset, cfg, cutoffs[0])
+    return SharedEvents(
+        dataset.events,
+        cutoffs,
+        cfg,
+        cache=cache,
+        windows=probe.requested,
+        columns=probe.requested_columns,
+    )
 
 
 def feature_table(
