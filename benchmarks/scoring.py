@@ -33,8 +33,9 @@ from features.config import load_config
 
 log = logging.getLogger(__name__)
 
-TIME_TARGET_SECONDS = 15 * 60
-MEMORY_TARGET_GIB = 4.0
+# The nightly job at 1M customers (~700k active), end to end (#17).
+TIME_TARGET_SECONDS = 30
+MEMORY_TARGET_GIB = 2.0
 SPEED_TARGET = 3.0
 EQUAL_TOLERANCE = 1e-6
 
@@ -145,8 +146,8 @@ def report(result: dict, console: Console) -> None:
     rate = result["customers_per_second"]
     for step in ("features", "predict", "explain"):
         table.add_row(f"{step} customers/s", f"{rate[step]:,.0f}", "")
-    table.add_row("total seconds", f"{result['total_seconds']:.0f}", f"< {TIME_TARGET_SECONDS}")
-    table.add_row("peak RSS GiB", f"{result['peak_rss_gib']:.2f}", f"< {MEMORY_TARGET_GIB}")
+    table.add_row("total seconds", f"{result['total_seconds']:.0f}", f"<= {TIME_TARGET_SECONDS}")
+    table.add_row("peak RSS GiB", f"{result['peak_rss_gib']:.2f}", f"<= {MEMORY_TARGET_GIB}")
     for phase, gib in result["peak_rss_gib_by_phase"].items():
         table.add_row(f"  peak during {phase}", f"{gib:.2f}", "")
     shap_result = result["shap"]
@@ -257,8 +258,8 @@ def main(argv: list[str]) -> Path:
         "tiers": manifest.tiers,
     }
     result["met"] = {
-        "time": timings["total"] < TIME_TARGET_SECONDS,
-        "memory": peak < MEMORY_TARGET_GIB,
+        "time": timings["total"] <= TIME_TARGET_SECONDS,
+        "memory": peak <= MEMORY_TARGET_GIB,
         "explain_speedup": shap_result["speedup_vs_shap"] >= SPEED_TARGET,
         # shap's own C++ path mis-handles LightGBM categorical splits, so it is shown, not judged.
         "equal_values": shap_result["shap_max_abs_diff"] <= EQUAL_TOLERANCE,

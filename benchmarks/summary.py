@@ -21,6 +21,9 @@ from benchmarks.worlds import ROOT
 
 log = logging.getLogger(__name__)
 
+# The matrix's own wall and memory targets are set for the 1M-customer world.
+TARGET_CUSTOMERS = 1_000_000
+
 
 def _met(flag: bool) -> str:
     return "met" if flag else "NOT met"
@@ -33,9 +36,13 @@ def feature_lines(record: dict) -> list[str]:
     lines = [
         f"- Training matrix, {record['customers']:,} customers, {record['events']:,} events, "
         f"{len(record['cutoffs'])} cutoffs (`{record['command']}`): DuckDB "
-        f"{duck['seconds']:.1f} s wall, {duck['peak_rss_mb'] / 1024:.2f} GiB peak "
-        f"(target <= {targets['wall_s_at_most']:.0f} s: {_met(targets['wall_met'])}; "
-        f"<= {targets['peak_rss_mb_at_most'] / 1024:.0f} GiB: {_met(targets['memory_met'])})"
+        f"{duck['seconds']:.1f} s wall, {duck['peak_rss_mb'] / 1024:.2f} GiB peak"
+        + (
+            f" (target <= {targets['wall_s_at_most']:.0f} s: {_met(targets['wall_met'])}; "
+            f"<= {targets['peak_rss_mb_at_most'] / 1024:.0f} GiB: {_met(targets['memory_met'])})"
+            if record["customers"] >= TARGET_CUSTOMERS
+            else ""
+        )
     ]
     for engine, ratio in record["ratios"].items():
         ref = record["results"][engine]
@@ -53,13 +60,16 @@ def scoring_lines(record: dict) -> list[str]:
     """The nightly job's wall time, memory and explanation exactness."""
     targets, met = record["targets"], record["met"]
     shap = record.get("shap") or {}
-    diff = shap.get("max_abs_diff")
-    exact = "" if diff is None else f"; explanations max |diff| vs shap {diff:.1e}"
+    diff = shap.get("shap_max_abs_diff")
+    exact = "" if diff is None else f"; explanations max |diff| vs shap.TreeExplainer {diff:.1e}"
+    phases = ", ".join(
+        f"{k} {v:.1f} s" for k, v in record["timings_seconds"].items() if k != "total"
+    )
     return [
         f"- Nightly job, {record['customers']:,} active customers: {record['total_seconds']:.1f} s "
-        f"wall ({_met(met['time'])}, target < {targets['total_seconds']:.0f} s), "
-        f"{record['peak_rss_gib']:.2f} GiB peak ({_met(met['memory'])}, target < "
-        f"{targets['peak_rss_gib']} GiB){exact}"
+        f"wall ({_met(met['time'])}, target <= {targets['total_seconds']:.0f} s), "
+        f"{record['peak_rss_gib']:.2f} GiB peak ({_met(met['memory'])}, target <= "
+        f"{targets['peak_rss_gib']} GiB){exact}; phases: {phases}"
     ]
 
 
