@@ -1,12 +1,14 @@
 """What a feature builder sees: the events strictly before one cutoff, and helpers over them.
 
-The events of every cutoff of a matrix are read in one pass (`SharedEvents`): each event falls in
-a *bin*, the span between two consecutive window boundaries (a cutoff minus 7, 30, 37, 90, 365
-days or the lookback, or a cutoff itself), and one aggregation per (customer, bin) keeps each
-signal's count, first and latest time and payment amount. A window at a cutoff is then a sum over
-whole bins, so a cutoff costs a pass over ~10 bins a customer instead of every event. The
-FAQ-then-cancel sequence, the unopened-email run and the active days come from one window or
-distinct pass each, over the same span, with each row's time kept so every cutoff filters it.
+The events of every cutoff of a matrix are read in shared passes (`SharedEvents`): each event
+falls in a *bin*, the span between two consecutive window boundaries (a cutoff, or a cutoff minus
+a window the builders count over or the lookback: 7, 30, 37, 90 and 365 days for the default
+builders), and one aggregation per (customer, bin) keeps each signal's count, first and latest
+time and payment amount. A window at a cutoff is then a sum over whole bins, so a cutoff costs a
+pass over ~10 bins a customer instead of every event. The FAQ-then-cancel sequence, the
+unopened-email run and the active days come from one window or distinct pass each over the same
+span, binned too, keeping the bin of the FAQ view or open that decides, so each cutoff still
+applies its own lookback exactly.
 
 Every source a builder reads is cut at `cutoff - lookback <= time < cutoff` (`FeatureContext`),
 so no builder can reach an event at or after its cutoff. Time arithmetic is in whole epoch
@@ -91,7 +93,7 @@ class SharedEvents:
 
     `cache=True` materialises each source once (the engine keeps it for every cutoff); a single
     cutoff reads each source once, so it is left to the engine to stream. `windows` are the
-    days before a cutoff the builders count over (`features.matrix.builder_windows`), each a bin
+    days before a cutoff the builders count over (found by `features.matrix.dry_run`), each a bin
     boundary, and `columns` the bin columns they read; None builds nothing but records them in
     `requested` and `requested_columns` (a dry run of the builders).
     """
