@@ -91,8 +91,9 @@ class SharedEvents:
     """The event sources of a set of cutoffs sharing one time of day, each built in one pass
     over the events in `[first cutoff - lookback, last cutoff)`.
 
-    `cache=True` materialises each source once (the engine keeps it for every cutoff); a single
-    cutoff reads each source once, so it is left to the engine to stream. `windows` are the
+    `cache=True` materialises each source once, kept by the engine for every cutoff (even for
+    one cutoff, four small queries run faster than one plan joining them: 1M world, nightly
+    features 40 s -> 33 s); `cache=False` only builds expressions (the dry run). `windows` are the
     days before a cutoff the builders count over (found by `features.matrix.dry_run`), each a bin
     boundary, and `columns` the bin columns they read; None builds nothing but records them in
     `requested` and `requested_columns` (a dry run of the builders).

@@ -66,9 +66,7 @@ def dry_run(dataset: Dataset, cfg: Config, cutoff: pd.Timestamp) -> SharedEvents
     return probe
 
 
-def shared_events(
-    dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp], cache: bool
-) -> SharedEvents:
+def shared_events(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp]) -> SharedEvents:
     """The event sources of cutoffs sharing a time of day, binned at the builders' windows and
     holding the columns they read."""
     probe = dry_run(dataset, cfg, cutoffs[0])
@@ -76,7 +74,7 @@ def shared_events(
         dataset.events,
         cutoffs,
         cfg,
-        cache=cache,
+        cache=True,
         windows=probe.requested,
         columns=probe.requested_columns,
     )
@@ -91,7 +89,7 @@ def feature_table(
 ) -> tuple[ibis.Table, dict[str, float | None]]:
     """The spine with every selected feature as of `cutoff`, and each feature's fill value;
     `shared` holds the event sources of several cutoffs (default: this cutoff's alone)."""
-    shared = shared or shared_events(dataset, cfg, [cutoff], cache=False)
+    shared = shared or shared_events(dataset, cfg, [cutoff])
     ctx = FeatureContext(cutoff, shared, dataset.customers, cfg)
     by_source, fills = built_values(ctx, cfg)
     table = spine
@@ -128,8 +126,7 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
     for cutoff in cutoffs:
         by_offset.setdefault(day_offset(cutoff), []).append(cutoff)
     shared_by_offset = {
-        offset: shared_events(dataset, cfg, group, cache=len(group) > 1)
-        for offset, group in by_offset.items()
+        offset: shared_events(dataset, cfg, group) for offset, group in by_offset.items()
     }
     labelled = label_events(dataset, cfg) if len(cutoffs) > 1 else dataset
     parts = []
