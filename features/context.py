@@ -84,7 +84,10 @@ def bin_metric(events: ibis.Table, kind: str, hit: ibis.BooleanValue) -> ibis.Va
         return events.ts_s.min(where=hit)
     if kind == "last":
         return events.ts_s.max(where=hit)
-    return events.value.cast(dt.Decimal(38, AMOUNT_DECIMALS)).sum(where=hit)
+    # Only amounts that are numbers become decimals (a NaN or infinite one is no amount).
+    value = events.value.cast("float64")
+    usable = hit & value.notnull() & ~value.isnan() & ~value.isinf()
+    return ibis.cases((usable, value.cast(dt.Decimal(38, AMOUNT_DECIMALS))), else_=None).sum()
 
 
 class SharedEvents:
@@ -95,8 +98,8 @@ class SharedEvents:
     one cutoff, four small queries run faster than one plan joining them: 1M world, nightly
     features 40 s -> 33 s); `cache=False` only builds expressions (the dry run). `windows` are the
     days before a cutoff the builders count over (found by `features.matrix.dry_run`), each a bin
-    boundary, and `columns` the bin columns they read; None builds nothing but records them in
-    `requested` and `requested_columns` (a dry run of the builders).
+    boundary, and `columns` the bin columns they read; with `cache=False` and no windows nothing
+    is built and what the builders ask for is recorded in `requested` and `requested_columns`.
     """
 
     def __init__(
@@ -108,6 +111,14 @@ class SharedEvents:
         windows: Collection[int] | None = None,
         columns: Collection[str] | None = None,
     ) -> None:
+        fractional = [c for c in cutoffs if pd.Timestamp(c).value % 1_000_000_000]
+        if fractional:
+            raise ValueError(
+                f"cutoff {fractional[0]} has a fraction of a second: features count whole "
+                "seconds, so cutoffs (label as_of times) must be whole seconds"
+            )
+        if cache and windows is None:
+            raise ValueError("cached sources need the builders' windows (see matrix.dry_run)")
         offsets = {day_offset(c) for c in cutoffs}
         if len(offsets) != 1:
             raise ValueError(f"cutoffs must share one time of day, got offsets {offsets}")
@@ -274,6 +285,11 @@ class FeatureContext:
     raw_customers: ibis.Table
     cfg: Config
 
+    def __post_init__(self) -> None:
+        if self.cutoff_s not in self.shared.cutoffs_s:
+            # Its windows would not start on bin boundaries.
+            raise ValueError(f"cutoff {self.cutoff} is not one of the shared sources' cutoffs")
+
     @property
     def cutoff_s(self) -> int:
         return epoch_seconds(self.cutoff)
@@ -331,7 +347,9 @@ class FeatureContext:
         """The summed `value` of `signal` events (payments) in the last `days` days."""
         if not self.names(signal):
             return None
-        value = self._bin_column(f"value_{signal}")
+        # A bin without amounts adds 0, so a customer with events but no amounts paid 0, as
+        # when amounts were summed over events.
+        value = self._bin_column(f"value_{signal}").fill_null(0)
         return ibis.cases((self.within(days), value), else_=0).sum().cast("float64")
 
     def latest_age_s(self, signal: str) -> ibis.Value:

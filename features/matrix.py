@@ -114,6 +114,34 @@ def fill_and_type(frame: pd.DataFrame, fills: dict[str, float | None], cfg: Conf
     return frame
 
 
+def cutoff_part(
+    dataset: Dataset,
+    labelled: Dataset,
+    cfg: Config,
+    cutoff: pd.Timestamp,
+    until: pd.Timestamp,
+    shared: SharedEvents,
+) -> tuple[pa.Table, dict[str, float | None]]:
+    """One cutoff's rows in Arrow (its snapshot with every feature), and the fill values."""
+    started = time.perf_counter()
+    # Kept while it is counted and joined, so its event scans run once.
+    snapshot = build_snapshot(labelled, cfg, cutoff, until).cache()
+    try:
+        log.info(count_snapshot(dataset, snapshot, cutoff).describe())
+        table, fills = feature_table(dataset, cfg, cutoff, snapshot, shared)
+        part = table.order_by("customer_id").to_pyarrow()
+    finally:
+        snapshot.release()
+    stamp = pa.array([cutoff] * part.num_rows, type=pa.timestamp("us", tz="UTC"))
+    log.info(
+        "features at %s: %d rows in %.1f s",
+        f"{cutoff:%Y-%m-%d}",
+        part.num_rows,
+        time.perf_counter() - started,
+    )
+    return part.add_column(1, "cutoff", stamp), fills
+
+
 def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp]) -> pd.DataFrame:
     """Snapshots and features for each cutoff, rows sorted by cutoff then customer_id."""
     if not cutoffs:
@@ -129,26 +157,15 @@ def build_matrix(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp])
         offset: shared_events(dataset, cfg, group) for offset, group in by_offset.items()
     }
     labelled = label_events(dataset, cfg) if len(cutoffs) > 1 else dataset
-    parts = []
-    for cutoff in cutoffs:
-        started = time.perf_counter()
-        # Kept while it is counted and joined, so its event scans run once.
-        snapshot = build_snapshot(labelled, cfg, cutoff, until).cache()
-        log.info(count_snapshot(dataset, snapshot, cutoff).describe())
-        shared = shared_by_offset[day_offset(cutoff)]
-        table, fills = feature_table(dataset, cfg, cutoff, snapshot, shared)
-        part = table.order_by("customer_id").to_pyarrow()
-        snapshot.release()
-        stamp = pa.array([cutoff] * part.num_rows, type=pa.timestamp("us", tz="UTC"))
-        parts.append(part.add_column(1, "cutoff", stamp))
-        log.info(
-            "features at %s: %d rows in %.1f s",
-            f"{cutoff:%Y-%m-%d}",
-            part.num_rows,
-            time.perf_counter() - started,
-        )
-    for shared in shared_by_offset.values():
-        shared.release()
+    try:
+        built = [
+            cutoff_part(dataset, labelled, cfg, cutoff, until, shared_by_offset[day_offset(cutoff)])
+            for cutoff in cutoffs
+        ]
+    finally:
+        for shared in shared_by_offset.values():
+            shared.release()
+    parts, fills = [part for part, _ in built], built[-1][1]
     # Concatenated in Arrow and converted once: the matrix is in memory once, not per cutoff
     # and again in the concatenation. A column only some cutoffs have (the label's revenue of a
     # labelled cutoff) is null in the others.

@@ -45,11 +45,41 @@ def test_features_build_without_an_optional_event_column(world, tmp_path, column
     assert list(matrix.columns) == list(full.columns) and len(matrix) == len(full)
     if column == "value":  # no amounts: no revenue, everything else as before
         assert (matrix["revenue_365d"] == 0).all() and (full["revenue_365d"] > 0).any()
+        paying = full["purchases_365d"] > 0  # paid, no amounts: an average of 0, not missing
+        assert paying.any() and (matrix.loc[paying, "average_order_value_365d"] == 0).all()
         assert matrix["support_contacts_30d"].equals(full["support_contacts_30d"])
     else:  # no sessions: a cancel counts only within 30 minutes of a FAQ view, not per session
         fewer = matrix["faq_then_cancel_30d"] <= full["faq_then_cancel_30d"]
         assert fewer.all() and matrix["faq_then_cancel_30d"].sum() > 0
         assert matrix["revenue_365d"].equals(full["revenue_365d"])
+
+
+def test_an_amount_that_is_not_a_number_is_no_amount(world, tmp_path) -> None:
+    """A NaN or infinite value (Spark and Polars write NaN) neither stops the build nor
+    counts: on a login it is ignored, on a payment that payment adds nothing."""
+    cfg = load_config()
+    with catalog.dataset(world, cfg) as dataset:
+        full = build_matrix(dataset, cfg, [AS_OF])
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "customers.parquet").write_bytes((world / "customers.parquet").read_bytes())
+    events = pads.dataset(world / "events").to_table().to_pandas()
+    recent = events["ts"] >= AS_OF - pd.Timedelta(days=30)
+    payment = events.index[(events["event"] == "payment") & recent][0]
+    login = events.index[events["event"] == "login"][0]
+    paid = events.loc[payment, "value"]
+    events.loc[[payment, login], "value"] = [float("nan"), float("inf")]
+    events.to_parquet(folder / "events.parquet")
+    with catalog.dataset(folder, cfg) as dataset:
+        matrix = build_matrix(dataset, cfg, [AS_OF]).set_index("customer_id")
+    full = full.set_index("customer_id")
+    payer = events.loc[payment, "customer_id"]
+    assert paid > 0 and matrix["revenue_30d"].notna().all()
+    assert matrix.loc[payer, "revenue_30d"] == pytest.approx(full.loc[payer, "revenue_30d"] - paid)
+    others = matrix.index != payer
+    pd.testing.assert_series_equal(
+        matrix.loc[others, "revenue_365d"], full.loc[others, "revenue_365d"]
+    )
 
 
 class NotDuckDB:
