@@ -112,9 +112,9 @@ def _label_cutoffs(dataset: Dataset) -> list[pd.Timestamp]:
 
 def label_events(dataset: Dataset, cfg: Config) -> Dataset:
     """The dataset with its events cut to those the snapshots of contractual churn read (churn
-    and payment events), kept by the engine: many cutoffs then scan a few thousandths of the
-    events instead of all of them. Other churn definitions read activity, which is most
-    events, so their dataset is returned as it is."""
+    and payment events), kept by the engine: many cutoffs then scan those (7% of the demo
+    world's events) instead of all of them. Other churn definitions read activity, which is
+    most events, so their dataset is returned as it is."""
     if cfg.churn.source != "events":
         return dataset
     events = dataset.events
