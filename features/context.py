@@ -94,12 +94,12 @@ class SharedEvents:
     """The event sources of a set of cutoffs sharing one time of day, each built in one pass
     over the events in `[first cutoff - lookback, last cutoff)`.
 
-    `cache=True` materialises each source once, kept by the engine for every cutoff (even for
-    one cutoff, four small queries run faster than one plan joining them: 1M world, nightly
-    features 40 s -> 33 s); `cache=False` only builds expressions (the dry run). `windows` are the
-    days before a cutoff the builders count over (found by `features.matrix.dry_run`), each a bin
-    boundary, and `columns` the bin columns they read; with `cache=False` and no windows nothing
-    is built and what the builders ask for is recorded in `requested` and `requested_columns`.
+    `windows` are the days before a cutoff the builders count over (found by
+    `features.matrix.dry_run`), each a bin boundary, and `columns` the bin columns they read.
+    With them, each source is materialised once and kept by the engine for every cutoff (even
+    for one cutoff, four small queries run faster than one plan joining them: 1M world, nightly
+    features 40 s -> 33 s). Without them (the dry run), sources are only expressions, never
+    run, and what the builders ask for is recorded in `requested` and `requested_columns`.
     """
 
     def __init__(
@@ -107,7 +107,6 @@ class SharedEvents:
         raw_events: ibis.Table,
         cutoffs: Sequence[pd.Timestamp],
         cfg: Config,
-        cache: bool,
         windows: Collection[int] | None = None,
         columns: Collection[str] | None = None,
     ) -> None:
@@ -117,8 +116,6 @@ class SharedEvents:
                 f"cutoff {fractional[0]} has a fraction of a second: features count whole "
                 "seconds, so cutoffs (label as_of times) must be whole seconds"
             )
-        if cache and windows is None:
-            raise ValueError("cached sources need the builders' windows (see matrix.dry_run)")
         offsets = {day_offset(c) for c in cutoffs}
         if len(offsets) != 1:
             raise ValueError(f"cutoffs must share one time of day, got offsets {offsets}")
@@ -126,7 +123,6 @@ class SharedEvents:
         self.cutoffs_s = sorted(epoch_seconds(c) for c in cutoffs)
         self.lookback_s = cfg.snapshots.lookback_days * SECONDS_PER_DAY
         self.offset_s = offsets.pop()
-        self.cache = cache
         self.raw_events = raw_events
         self.windows = None if windows is None else frozenset(windows)
         self.columns = None if columns is None else frozenset(columns)
@@ -150,7 +146,7 @@ class SharedEvents:
         )
 
     def _kept(self, table: ibis.Table) -> ibis.Table:
-        if not self.cache:
+        if self.windows is None:  # the dry run: nothing is run
             return table
         kept = table.cache()
         self._cached.append(kept)

@@ -61,7 +61,7 @@ def built_values(ctx: FeatureContext, cfg: Config) -> tuple[dict, dict[str, floa
 def dry_run(dataset: Dataset, cfg: Config, cutoff: pd.Timestamp) -> SharedEvents:
     """Sources that build nothing, after the selected builders ran on them: they record the
     windows (days before the cutoff) the builders count over and the bin columns they read."""
-    probe = SharedEvents(dataset.events, [cutoff], cfg, cache=False)
+    probe = SharedEvents(dataset.events, [cutoff], cfg)
     built_values(FeatureContext(cutoff, probe, dataset.customers, cfg), cfg)
     return probe
 
@@ -74,7 +74,6 @@ def shared_events(dataset: Dataset, cfg: Config, cutoffs: Sequence[pd.Timestamp]
         dataset.events,
         cutoffs,
         cfg,
-        cache=True,
         windows=probe.requested,
         columns=probe.requested_columns,
     )
